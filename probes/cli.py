@@ -1,0 +1,172 @@
+"""The ``attnprobe`` command.
+
+Subcommands: ``audit`` (run probes on a design), ``claims`` (list the paper
+claims), ``zoo`` (list reference designs), and one per probe that takes files
+rather than designs (registered in :data:`FILE_COMMANDS`). Bad input ends with a
+one-line ``attnprobe: error: ...`` and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from probes.errors import InputError
+
+__all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
+
+# --probe name -> module with ``audit(subject, *, seed, dtype, device, options) -> Result``
+# and ``JSON_KEY``; optional ``add_audit_arguments(parser)`` and ``write_plots(result, out_dir)``.
+AUDIT_PROBES: dict[str, str] = {
+    "position-counting": "probes.position_counting",
+}
+
+# Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
+FILE_COMMANDS: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors: exit 2, one line
+        self.exit(2, f"attnprobe: error: {message}\n")
+
+
+def _dtype(name: str):
+    import torch
+
+    table = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64, "float": torch.float32}
+    if name not in table:
+        raise InputError(f"--dtype {name!r}: use float64 or float32")
+    return table[name]
+
+
+def _cmd_audit(args) -> int:
+    from probes.designs.loading import load_design
+    from probes.result import jsonable
+
+    probes = args.probe or list(AUDIT_PROBES)
+    for p in probes:
+        if p not in AUDIT_PROBES:
+            raise InputError(f"--probe {p!r}: unknown probe; choose from {', '.join(AUDIT_PROBES)}")
+    dtype = _dtype(args.dtype)
+    subject = load_design(args.design, randomize=args.randomize, seed=args.seed, dtype=dtype,
+                          device=args.device, d_model=args.d_model)
+    results, report = {}, {"design": subject.describe(), "probes": {}}
+    for p in probes:
+        mod = importlib.import_module(AUDIT_PROBES[p])
+        res = mod.audit(subject, seed=args.seed, dtype=dtype, device=args.device, options=vars(args))
+        results[p] = (mod, res)
+        report["probes"][mod.JSON_KEY] = res.to_dict()
+    if args.json:
+        print(json.dumps(jsonable(report), indent=2))
+    else:
+        print(subject.summary())
+        for p, (mod, res) in results.items():
+            print()
+            print(res)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
+        md = [f"# attnprobe audit: {subject.name}", "", subject.summary(), ""]
+        for p, (mod, res) in results.items():
+            md += [f"## {p}", "", "```", str(res), "```", ""]
+            if hasattr(mod, "markdown"):
+                md += [mod.markdown(res), ""]
+            if hasattr(mod, "write_plots"):
+                for png in mod.write_plots(res, out):
+                    md += [f"![{p}]({Path(png).name})", ""]
+        (out / "report.md").write_text("\n".join(md))
+        if not args.json:
+            print(f"\nreport written to {out / 'report.md'} and {out / 'report.json'}")
+    return 0
+
+
+def _cmd_claims(args) -> int:
+    from paper_checks.plugin import list_claims
+
+    claims = list_claims(args.path)
+    if args.json:
+        print(json.dumps(claims, indent=2))
+        return 0
+    for c in claims:
+        src = c["source"]
+        print(f"{c['id']}\n    {c['statement']}\n    source: {src['citation']}\n    test:   {c['test']}")
+    print(f"\n{len(claims)} claims; run them with `pytest paper_checks/`")
+    return 0
+
+
+def _cmd_zoo(args) -> int:
+    from probes.designs.zoo import ZOO, parse
+
+    rows = [parse(n) for n in ZOO]
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+        return 0
+    print(f"{'name':20s} {'attention':9s} {'normaliser':10s} {'position':8s} mask")
+    for r in rows:
+        print(f"{r.name:20s} {r.attention:9s} {r.normalizer:10s} {r.position:8s} {'causal' if r.causal else 'bidirectional'}")
+    print("\nAny '[normaliser+]position[-causal]' combination can be built; see probes/designs/zoo.py.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from probes import __version__
+
+    parser = _Parser(prog="attnprobe", description="Check theoretical properties of attention designs.")
+    parser.add_argument("--version", action="version", version=f"attnprobe {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    a = sub.add_parser("audit", help="run probes on a design (zoo name, module:factory, file.py:factory, "
+                                      "or a local Hugging Face checkpoint directory)")
+    a.add_argument("design", help="zoo name (see `attnprobe zoo`), package.module:factory, "
+                                  "path/to/file.py:factory, or a checkpoint directory")
+    a.add_argument("--probe", action="append", help=f"probe to run (repeatable): {', '.join(AUDIT_PROBES)}; "
+                                                      "default all")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.add_argument("--out", metavar="DIR", help="write report.md, report.json and plots to DIR")
+    a.add_argument("--seed", type=int, default=0, help="seed for parameters and inputs (default 0)")
+    a.add_argument("--dtype", default="float64", help="float64 (default, exact checks) or float32")
+    a.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    a.add_argument("--d-model", type=int, default=None, help="input width, if the module does not say")
+    rnd = a.add_mutually_exclusive_group()
+    rnd.add_argument("--randomize", dest="randomize", action="store_true", default=None,
+                     help="re-draw all parameters before probing (default for zoo names and factories)")
+    rnd.add_argument("--no-randomize", dest="randomize", action="store_false",
+                     help="keep the parameters as built or loaded (default for checkpoints)")
+    for name, modname in AUDIT_PROBES.items():
+        mod = importlib.import_module(modname)
+        if hasattr(mod, "add_audit_arguments"):
+            mod.add_audit_arguments(a)
+    a.set_defaults(func=_cmd_audit)
+
+    c = sub.add_parser("claims", help="list the registered paper claims")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--path", default=None, help="folder of claims (default: the installed paper_checks)")
+    c.set_defaults(func=_cmd_claims)
+
+    z = sub.add_parser("zoo", help="list the reference designs")
+    z.add_argument("--json", action="store_true")
+    z.set_defaults(func=_cmd_zoo)
+
+    for modname in FILE_COMMANDS:
+        importlib.import_module(modname).add_subcommand(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"attnprobe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attnprobe: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
