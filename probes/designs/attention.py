@@ -199,14 +199,18 @@ class Design(nn.Module):
 
     def __init__(self, name: str, *, d_model: int = 32, n_heads: int = 4, n_layers: int = 2,
                  normalizer: str = "softmax", position: str = "nope", attention: str = "standard",
-                 causal: bool = False, max_len: int = 256):
+                 causal: bool = False, max_len: int = 256, input_position: str | None = None):
         super().__init__()
         self.name, self.d_model, self.n_heads, self.n_layers = name, d_model, n_heads, n_layers
         self.normalizer_name, self.position_name, self.attention_kind = normalizer, position, attention
         self.causal, self.max_len = causal, max_len
-        self.input_position = make_position(position, d_model, n_heads, max_len, causal)
+        from probes.designs.positions import POSITIONS
+
+        layer_is_input = POSITIONS[position].kind == "input"
+        in_name = input_position or (position if layer_is_input else "nope")
+        self.input_position = make_position(in_name, d_model, n_heads, max_len, causal)
+        layer_position = "nope" if layer_is_input else position
         layers = []
-        layer_position = "nope" if self.input_position.kind == "input" else position
         for depth in range(n_layers):
             pos = make_position(layer_position, d_model, n_heads, max_len, causal)
             if attention == "standard":

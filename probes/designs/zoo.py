@@ -1,7 +1,8 @@
 """The zoo: reference attention designs by short name.
 
 Name grammar: ``[normaliser+]position[-causal]`` or ``diff|linear[+position][-causal]``,
-e.g. ``rope``, ``alibi-causal``, ``softmax1+alibi``, ``relu2-causal``, ``diff-causal``.
+e.g. ``rope``, ``alibi-causal``, ``softmax1+alibi``, ``relu2-causal``, ``diff-causal``;
+an absolute encoding may be added to a relative one (``abs+rope``: sinusoidal input term, RoPE in attention).
 A lone normaliser name means that normaliser without positions (``softmax1-causal``).
 :data:`ZOO` lists the canonical entries the probe benchmark runs; any name the
 grammar accepts can be built.
@@ -45,6 +46,7 @@ class Spec:
     position: str
     attention: str
     causal: bool
+    input_position: str | None = None  # an absolute encoding added to the input as well ("abs+rope")
 
 
 def parse(name: str) -> Spec:
@@ -53,12 +55,14 @@ def parse(name: str) -> Spec:
         raise InputError("design name must be a non-empty string")
     body, causal = (name[: -len("-causal")], True) if name.endswith("-causal") else (name, False)
     parts = body.split("+")
-    norm, pos, attn = "softmax", "nope", "standard"
+    norm, pos, attn, inp = "softmax", "nope", "standard", None
     for part in parts:
         if part in WHOLE:
             attn = part
         elif part in NORMALIZERS:
             norm = part
+        elif part in POSITIONS and POSITIONS[part].kind == "input":
+            inp = part
         elif part in POSITIONS:
             pos = part
         else:
@@ -68,7 +72,9 @@ def parse(name: str) -> Spec:
                 "see `attnprobe zoo`")
     if attn != "standard" and norm != "softmax":
         raise InputError(f"{name!r}: {attn} attention has its own normaliser; drop {norm!r}")
-    return Spec(name, norm, pos, attn, causal)
+    if inp is not None and pos == "nope":
+        pos, inp = inp, None  # a lone absolute encoding is the design's position
+    return Spec(name, norm, pos, attn, causal, inp)
 
 
 def build(name: str, *, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 256,
@@ -76,7 +82,8 @@ def build(name: str, *, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, 
     """Build zoo design ``name``; with a ``seed``, all parameters are re-drawn from it."""
     spec = parse(name)
     model = Design(name, d_model=d_model, n_heads=n_heads, n_layers=n_layers, normalizer=spec.normalizer,
-                   position=spec.position, attention=spec.attention, causal=spec.causal, max_len=max_len)
+                   position=spec.position, attention=spec.attention, causal=spec.causal, max_len=max_len,
+                   input_position=spec.input_position)
     model = model.to(dtype)
     if seed is not None:
         randomize_parameters(model, seed)

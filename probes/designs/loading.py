@@ -1,0 +1,241 @@
+"""Turn a DESIGN string into a probe subject.
+
+DESIGN is one of
+* a zoo name (``rope``, ``alibi-causal``, ``softmax1+alibi``; see :mod:`probes.designs.zoo`);
+* ``package.module:factory`` or ``path/to/file.py:factory`` — a callable returning an
+  ``nn.Module`` mapping (batch, n, d_model) → (batch, n, d_model), or a Hugging Face
+  ``PreTrainedModel`` (driven through ``inputs_embeds``);
+* a local Hugging Face checkpoint directory (``config.json`` + ``model.safetensors``);
+  nothing is downloaded. Its trained weights are probed as they are unless
+  ``randomize=True``.
+
+Every failure raises :class:`probes.errors.InputError` naming the problem.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from probes.designs.zoo import Spec, build, parse, randomize_parameters
+from probes.errors import InputError
+
+__all__ = ["Subject", "load_design", "HFAdapter", "HF_EQUIVALENT"]
+
+# Hugging Face architectures whose attention matches a zoo row (for the theory column).
+HF_EQUIVALENT = {
+    "llama": "rope-causal", "mistral": "rope-causal", "qwen2": "rope-causal", "gemma": "rope-causal",
+    "gpt_neox": "rope-causal", "gpt2": "learned-causal", "bert": "learned", "roberta": "learned",
+    "bloom": "alibi-causal",
+}
+
+
+@dataclass
+class Subject:
+    """What a probe audits: the module plus what is known about it."""
+
+    name: str
+    kind: str  # "zoo" | "factory" | "hf-model" | "hf-checkpoint" | "module"
+    module: nn.Module
+    d_model: int
+    causal: bool | None = None
+    zoo_spec: Spec | None = None
+    trained: bool = False
+    randomized: bool = False
+    seed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "d_model": self.d_model, "causal": self.causal,
+                "zoo_equivalent": self.zoo_spec.name if self.zoo_spec else None,
+                "trained_weights": self.trained and not self.randomized,
+                "randomized": self.randomized, "seed": self.seed, "notes": list(self.notes)}
+
+    def summary(self) -> str:
+        mask = {True: "causal", False: "bidirectional", None: "mask unknown"}[self.causal]
+        w = ("trained weights as loaded" if self.trained and not self.randomized
+             else f"parameters re-drawn from seed {self.seed}" if self.randomized else "parameters as built")
+        lines = [f"design: {self.name} ({self.kind}, d_model={self.d_model}, {mask}; {w})"]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+class HFAdapter(nn.Module):
+    """(batch, n, d) → (batch, n, d) through a Hugging Face model's ``inputs_embeds``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        cfg = model.config
+        self.d_model = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None) or getattr(cfg, "d_model"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
+        out = self.model(inputs_embeds=x, attention_mask=mask, output_hidden_states=True, use_cache=False)
+        hidden = getattr(out, "last_hidden_state", None)
+        return hidden if hidden is not None else out.hidden_states[-1]
+
+
+def _is_hf_model(obj) -> bool:
+    mod = sys.modules.get("transformers")
+    return mod is not None and isinstance(obj, mod.PreTrainedModel)
+
+
+def _hf_causal(model) -> bool | None:
+    cfg = model.config
+    if getattr(cfg, "is_decoder", False) or type(model).__name__.endswith("ForCausalLM"):
+        return True
+    if cfg.model_type in HF_EQUIVALENT:
+        return HF_EQUIVALENT[cfg.model_type].endswith("-causal")
+    return None
+
+
+def _infer_d_model(module: nn.Module, given: int | None) -> int:
+    if given is not None:
+        return int(given)
+    for attr in ("d_model", "embed_dim", "hidden_size", "dim"):
+        val = getattr(module, attr, None)
+        if isinstance(val, int) and val > 0:
+            return val
+    cfg = getattr(module, "config", None)
+    if cfg is not None and getattr(cfg, "hidden_size", None):
+        return int(cfg.hidden_size)
+    raise InputError(f"cannot tell the input width of {type(module).__name__}: give the module a `d_model` "
+                     "attribute or pass --d-model")
+
+
+def _import_factory(spec: str):
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr:
+        raise InputError(f"design {spec!r}: expected package.module:factory or path/to/file.py:factory")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise InputError(f"design {spec!r}: no such file {path}")
+        name = f"attnprobe_user_{abs(hash(str(path.resolve())))}"
+        mod_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(mod_spec)
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise InputError(f"design {spec!r}: importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise InputError(f"design {spec!r}: no module named {exc.name!r} (is it installed or on PYTHONPATH?)") from exc
+        except Exception as exc:
+            raise InputError(f"design {spec!r}: importing {target} failed: {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, attr):
+        raise InputError(f"design {spec!r}: module {target} has no attribute {attr!r}")
+    factory = getattr(module, attr)
+    if not callable(factory):
+        raise InputError(f"design {spec!r}: {attr!r} is not callable")
+    try:
+        return factory()
+    except Exception as exc:
+        raise InputError(f"design {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
+
+
+def _load_checkpoint(path: Path):
+    if not (path / "config.json").is_file():
+        raise InputError(f"design {str(path)!r}: a checkpoint directory needs config.json")
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        others = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth"))
+        hint = f" (found {others}; convert them to safetensors)" if others else ""
+        raise InputError(f"design {str(path)!r}: no model.safetensors{hint}")
+    try:
+        import transformers
+    except ImportError as exc:
+        raise InputError("auditing a Hugging Face checkpoint needs transformers: pip install 'attnprobe[hf]'") from exc
+    try:
+        model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"design {str(path)!r}: config.json is not valid JSON: {exc}") from exc
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"design {str(path)!r}: unknown architecture model_type={model_type!r} "
+                         f"for transformers {transformers.__version__}") from exc
+    try:
+        model = transformers.AutoModel.from_pretrained(str(path), config=config, local_files_only=True,
+                                                       use_safetensors=True, attn_implementation="eager")
+    except Exception as exc:
+        raise InputError(f"design {str(path)!r}: loading the checkpoint failed: {type(exc).__name__}: {exc}") from exc
+    return model
+
+
+def _check_module(subject: Subject, dtype, device) -> None:
+    x = torch.randn(1, 4, subject.d_model, dtype=dtype, device=device, generator=None)
+    try:
+        with torch.no_grad():
+            y = subject.module(x)
+    except Exception as exc:
+        raise InputError(f"design {subject.name!r}: forward on input (1, 4, {subject.d_model}) raised "
+                         f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (1, 4, subject.d_model):
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise InputError(f"design {subject.name!r}: expected output shape (1, 4, {subject.d_model}) "
+                         f"(batch, n, d_model), got {shape}")
+
+
+def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: torch.dtype = torch.float64,
+                device: str | torch.device = "cpu", d_model: int | None = None) -> Subject:
+    """Resolve DESIGN (a string, or an ``nn.Module`` given directly) to a :class:`Subject`.
+
+    ``randomize`` defaults to True for zoo names, factories and modules (an audit must
+    not trust a symmetric init) and to False for checkpoint directories.
+    The module is put in eval mode (dropout off) and cast to ``dtype`` on ``device``.
+    """
+    if isinstance(spec, nn.Module):
+        module, name, kind = spec, type(spec).__name__, "module"
+        zoo_spec, trained = None, False
+    elif not isinstance(spec, (str, Path)) or not str(spec):
+        raise InputError(f"design must be a zoo name, an import path or a directory, got {spec!r}")
+    else:
+        spec = str(spec)
+        path = Path(spec)
+        if path.is_dir():
+            module, name, kind, zoo_spec, trained = _load_checkpoint(path), spec, "hf-checkpoint", None, True
+        elif ":" in spec:
+            module, name, kind, zoo_spec, trained = _import_factory(spec), spec, "factory", None, False
+            if not isinstance(module, nn.Module):
+                raise InputError(f"design {spec!r}: the factory returned {type(module).__name__}, not a torch.nn.Module")
+        else:
+            zoo_spec = parse(spec)  # raises InputError for unknown names
+            module, name, kind, trained = build(spec, seed=None, dtype=dtype), spec, "zoo", False
+    notes: list[str] = []
+    causal = zoo_spec.causal if zoo_spec else None
+    if _is_hf_model(module):
+        if kind == "factory":
+            kind = "hf-model"
+        causal = _hf_causal(module)
+        eq = HF_EQUIVALENT.get(module.config.model_type)
+        zoo_spec = parse(eq) if eq else None
+        if eq:
+            notes.append(f"attention of model_type={module.config.model_type!r} matches zoo design {eq!r} "
+                         "(theory column)")
+        module = HFAdapter(module)
+    if randomize is None:
+        randomize = not trained
+    if trained and not randomize:
+        notes.append("trained weights probed as they are (pass --randomize to re-draw them)")
+    module = module.to(device=device, dtype=dtype)
+    if randomize:
+        randomize_parameters(module, seed)
+    module.eval()
+    for m in module.modules():  # dropout off even if a module ignores eval()
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    d = _infer_d_model(module, d_model)
+    subject = Subject(name, kind, module, d, causal, zoo_spec, trained, bool(randomize), seed if randomize else None,
+                      notes)
+    _check_module(subject, dtype, device)
+    return subject

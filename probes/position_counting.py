@@ -1,0 +1,283 @@
+"""Position-counting probe (Su 2022, kexue.fm/archives/9105; Luo et al. 2022, arXiv 2205.13401).
+
+Feed n copies of one token; can the design output 1..n?
+
+(a) **Exact check** (float64, eval mode, parameters randomised by the caller):
+    spread  = max_i ‖y_i − y_1‖∞ / max|y|        (zero iff every position agrees)
+    mirror  = max_i ‖y_i − y_{n+1−i}‖∞ / max|y|  (zero under the reflection lemma)
+    and the spread of the identical tokens after a distinct first token (``bos``)
+    and inside ``[CLS] x…x [SEP]`` (``cls-sep``).
+(b) **Trainable check**: train the design plus a linear readout for a few hundred
+    Adam steps to map the identical input to standardised 1..n; report the
+    eval-mode FVU (min over seeds) beside the theory floor FVU = 1
+    (least MSE (n²−1)/12, :mod:`theory.position_counting`).
+
+Thresholds (relative spreads): ``zero`` means round-off, ≤ 1e-10 in float64 and
+≤ 1e-5 in float32; ``non-zero`` means ≥ 1e-3; in between the exact check is
+inconclusive and the trainable check decides (FVU < 0.5 → can count). An extra
+input *rescues* a design when its spread exceeds ``zero`` and is at least 100×
+the design's own identical-token spread (its numerical noise).
+
+Verdict (Su's probe itself: identical tokens, no special tokens):
+``cannot-count`` | ``mirror-only`` | ``can-count``; ``rescued_by`` is separate.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from probes.errors import InputError
+from probes.result import Result
+from theory import position_counting as theory
+
+__all__ = ["VERDICTS", "ExactCheck", "PositionCountingResult", "exact_check", "trainable_check", "probe",
+           "audit", "JSON_KEY", "thresholds"]
+
+JSON_KEY = "position_counting"
+VERDICTS = ("cannot-count", "mirror-only", "can-count")
+EXACT_STATES = ("invariant", "mirror-symmetric", "breaks-symmetry", "inconclusive")
+NONZERO_TOL = 1e-3
+RESCUE_RATIO = 100.0
+FVU_LEARNS = 0.5
+
+
+def thresholds(dtype: torch.dtype) -> tuple[float, float]:
+    """(zero, non-zero) relative-spread thresholds for ``dtype``."""
+    zero = {torch.float64: 1e-10, torch.float32: 1e-5}.get(dtype, 1e-2)
+    return zero, NONZERO_TOL
+
+
+@dataclass(frozen=True)
+class ExactCheck(Result):
+    n: int
+    spread: float
+    mirror_spread: float
+    bos_spread: float
+    cls_spread: float
+    state: str
+    rescued_by: tuple[str, ...]
+    zero_tol: float
+    nonzero_tol: float
+
+
+@dataclass(frozen=True)
+class PositionCountingResult(Result):
+    design: str
+    verdict: str
+    rescued_by: tuple[str, ...]
+    exact: str
+    spread: float
+    mirror_spread: float
+    bos_spread: float
+    cls_spread: float
+    fvu: float | None
+    fvu_by_seed: tuple[float, ...]
+    floor_fvu: float
+    floor_mse: float
+    mse: float | None
+    n: int
+    seed: int
+    dtype: str
+    device: str
+    train_steps: int
+    zero_tol: float
+    nonzero_tol: float
+    theory: dict | None
+    agrees_with_theory: bool | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _rel_spread(y: torch.Tensor, ref: torch.Tensor | None = None) -> float:
+    """max_i ‖y_i − ref_i‖∞ / max|y| over (n, d) outputs; ref defaults to y_1."""
+    scale = y.abs().max()
+    if not torch.isfinite(scale):
+        raise InputError("the design's output holds NaN or Inf on the probe input")
+    if scale == 0:
+        return 0.0
+    ref = y[:1] if ref is None else ref
+    return float(((y - ref).abs().max() / scale).item())
+
+
+def _tokens(d_model: int, seed: int, dtype, device, count: int = 4) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(10_000 + int(seed))
+    return torch.randn(count, d_model, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+
+
+def _inputs(d_model: int, n: int, seed: int, dtype, device) -> dict[str, tuple[torch.Tensor, slice]]:
+    """The three probe inputs and the slice of positions holding the identical tokens."""
+    tok = _tokens(d_model, seed, dtype, device)
+    x, bos, cls, sep = tok[0], tok[1], tok[2], tok[3]
+    same = x.expand(n, d_model)
+    return {
+        "plain": (same[None], slice(0, n)),
+        "bos": (torch.cat([bos[None], same])[None], slice(1, n + 1)),
+        "cls-sep": (torch.cat([cls[None], same, sep[None]])[None], slice(1, n + 1)),
+    }
+
+
+def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
+                dtype: torch.dtype = torch.float64, device="cpu") -> ExactCheck:
+    """Run the identical-token, BOS and CLS/SEP inputs through ``module`` (as it is)."""
+    if n < 2:
+        raise InputError(f"n={n}: position counting needs at least 2 positions")
+    zero, nonzero = thresholds(dtype)
+    module = module.eval()
+    outs = {}
+    with torch.no_grad():
+        for key, (inp, sl) in _inputs(d_model, n, seed, dtype, device).items():
+            y = module(inp)
+            if y.shape != inp.shape:
+                raise InputError(f"design output shape {tuple(y.shape)} != input shape {tuple(inp.shape)}")
+            outs[key] = y[0, sl].to(torch.float64)
+    y = outs["plain"]
+    spread = _rel_spread(y)
+    mirror = _rel_spread(y, y.flip(0))
+    bos, cls = _rel_spread(outs["bos"]), _rel_spread(outs["cls-sep"])
+    if spread <= zero:
+        state = "invariant"
+    elif spread >= nonzero:
+        state = "mirror-symmetric" if mirror <= zero else "breaks-symmetry"
+    else:
+        state = "inconclusive"
+    rescued = tuple(k for k, s in (("bos", bos), ("cls-sep", cls)) if s > zero and s >= RESCUE_RATIO * spread)
+    return ExactCheck(n, spread, mirror, bos, cls, state, rescued, zero, nonzero)
+
+
+def trainable_check(module: nn.Module, d_model: int, *, n: int = 16, seeds=(0, 1), steps: int = 300,
+                    lr: float = 3e-3, dtype: torch.dtype = torch.float64, device="cpu", extra: str | None = None,
+                    rerandomize: bool = True, input_seed: int = 0) -> tuple[float, ...]:
+    """Eval-mode FVU after training a copy of ``module`` + a linear readout, per seed.
+
+    Targets are the standardised positions 1..n of the identical tokens (after a
+    first token if ``extra="bos"``, inside [CLS]…[SEP] if ``extra="cls-sep"``).
+    Training runs in eval mode (dropout off: dropout alone would break the
+    symmetry and fake a pass). With ``rerandomize`` each seed after the first
+    re-draws all parameters from ``input_seed + seed``.
+    """
+    from probes.designs.zoo import randomize_parameters
+
+    key = extra or "plain"
+    if key not in ("plain", "bos", "cls-sep"):
+        raise InputError(f"extra={extra!r}: use None, 'bos' or 'cls-sep'")
+    inp, sl = _inputs(d_model, n, input_seed, dtype, device)[key]
+    pos = torch.arange(1, n + 1, dtype=torch.float64)
+    target = ((pos - pos.mean()) / pos.std(unbiased=False)).to(device=device, dtype=dtype)
+    fvus = []
+    for k, s in enumerate(seeds):
+        model = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
+        if rerandomize and k > 0:
+            randomize_parameters(model, input_seed + int(s))
+        gen = torch.Generator().manual_seed(20_000 + int(s))
+        readout = nn.Linear(d_model, 1).to(dtype=dtype)
+        with torch.no_grad():
+            readout.weight.copy_(torch.randn(readout.weight.shape, generator=gen, dtype=torch.float64) / d_model ** 0.5)
+            readout.bias.zero_()
+        readout = readout.to(device)
+        params = [p for p in model.parameters() if p.requires_grad] + list(readout.parameters())
+        opt = torch.optim.Adam(params, lr=lr)
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            pred = readout(model(inp)[0, sl]).squeeze(-1)
+            loss = torch.mean((pred - target) ** 2)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            pred = readout(model(inp)[0, sl]).squeeze(-1).to(torch.float64)
+            fvu = float(torch.mean((pred - target.to(torch.float64)) ** 2).item())  # Var(target) = 1
+        if fvu != fvu:
+            raise InputError("training the design produced NaN; try --dtype float64 or fewer steps")
+        fvus.append(fvu)
+    return tuple(fvus)
+
+
+def _urpe_c_is_one(module: nn.Module) -> bool:
+    tables = [m.c_table for m in module.modules() if type(m).__name__ == "URPE"]
+    return bool(tables) and all(bool(torch.all(t == 1)) for t in tables)
+
+
+def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.float64, device="cpu",
+          train: bool | str = "auto", steps: int = 300, train_seeds=(0, 1), d_model: int | None = None,
+          randomize: bool | None = None) -> PositionCountingResult:
+    """Position-counting probe of ``design`` (a zoo name, an import path, a directory, a module or a Subject).
+
+    ``train``: True always runs the trainable check; ``"auto"`` runs it only when the
+    exact check is inconclusive; False never (then an inconclusive check reports
+    ``cannot-count`` with a note).
+    """
+    from probes.designs.loading import Subject, load_design
+
+    subject = design if isinstance(design, Subject) else load_design(
+        design, randomize=randomize, seed=seed, dtype=dtype, device=device, d_model=d_model)
+    ex = exact_check(subject.module, subject.d_model, n=n, seed=seed, dtype=dtype, device=device)
+    notes: list[str] = []
+    fvus: tuple[float, ...] = ()
+    if train is True or (train == "auto" and ex.state == "inconclusive"):
+        fvus = trainable_check(subject.module, subject.d_model, n=n, seeds=train_seeds, steps=steps, dtype=dtype,
+                               device=device, rerandomize=subject.randomized, input_seed=seed)
+    fvu = min(fvus) if fvus else None
+    if ex.state == "invariant":
+        verdict = "cannot-count"
+    elif ex.state == "mirror-symmetric":
+        verdict = "mirror-only"
+    elif ex.state == "breaks-symmetry":
+        verdict = "can-count"
+    elif fvu is not None:
+        verdict = "can-count" if fvu < FVU_LEARNS else "cannot-count"
+        notes.append(f"exact check inconclusive (spread {ex.spread:.2e} between {ex.zero_tol:g} and "
+                     f"{ex.nonzero_tol:g}); verdict from the trainable check (FVU {fvu:.3f})")
+    else:
+        verdict = "cannot-count"
+        notes.append(f"exact check inconclusive (spread {ex.spread:.2e}) and no trainable check was run")
+    if fvu is not None and verdict == "can-count" and fvu >= FVU_LEARNS:
+        notes.append(f"symmetry breaks but {steps} training steps reached only FVU {fvu:.3f}")
+    if fvu is not None and verdict != "can-count" and fvu < 1 - 1e-6:
+        notes.append(f"FVU {fvu:.6f} is below the theory floor 1 for a design that cannot count: "
+                     "numerical symmetry breaking (check the dtype)")
+    rescued = ex.rescued_by if verdict != "can-count" else ()
+    floor_fvu = theory.floor_fvu(n)
+    floor_mse = theory.floor_mse(n)
+    row, agrees = None, None
+    if subject.zoo_spec is not None:
+        spec = subject.zoo_spec
+        tr = theory.predict(spec.normalizer, spec.position, spec.attention, spec.causal,
+                            c_is_one=_urpe_c_is_one(subject.module), input_position=spec.input_position)
+        row = tr.to_dict()
+        row["zoo_equivalent"] = spec.name
+        agrees = tr.verdict == verdict and (verdict == "can-count" or set(tr.rescued_by) == set(rescued))
+    return PositionCountingResult(
+        design=subject.name, verdict=verdict, rescued_by=rescued, exact=ex.state, spread=ex.spread,
+        mirror_spread=ex.mirror_spread, bos_spread=ex.bos_spread, cls_spread=ex.cls_spread, fvu=fvu,
+        fvu_by_seed=fvus, floor_fvu=floor_fvu, floor_mse=floor_mse,
+        mse=None if fvu is None else fvu * floor_mse, n=n, seed=seed, dtype=str(dtype).replace("torch.", ""),
+        device=str(device), train_steps=steps if fvus else 0, zero_tol=ex.zero_tol, nonzero_tol=ex.nonzero_tol,
+        theory=row, agrees_with_theory=agrees, notes=tuple(notes))
+
+
+def add_audit_arguments(parser) -> None:
+    g = parser.add_argument_group("position-counting")
+    g.add_argument("--pc-n", type=int, default=16, help="number of identical tokens (default 16)")
+    g.add_argument("--pc-steps", type=int, default=300, help="Adam steps of the trainable check (default 300)")
+    g.add_argument("--pc-no-train", action="store_true", help="skip the trainable check (no FVU)")
+
+
+def audit(subject, *, seed: int, dtype, device, options: dict) -> PositionCountingResult:
+    return probe(subject, n=options.get("pc_n", 16), seed=seed, dtype=dtype, device=device,
+                 train=not options.get("pc_no_train", False), steps=options.get("pc_steps", 300))
+
+
+def markdown(res: PositionCountingResult) -> str:
+    th = res.theory or {}
+    lines = ["| quantity | measured | theory |", "|---|---|---|",
+             f"| verdict | **{res.verdict}** | {th.get('verdict', 'n/a (no theory row)')} |",
+             f"| rescued by | {', '.join(res.rescued_by) or '—'} | {', '.join(th.get('rescued_by', [])) or '—'} |",
+             f"| spread (identical tokens) | {res.spread:.3e} | 0 iff cannot count |",
+             f"| mirror spread | {res.mirror_spread:.3e} | 0 under the reflection lemma |",
+             f"| BOS / CLS-SEP spread | {res.bos_spread:.3e} / {res.cls_spread:.3e} | |",
+             f"| FVU (trained, min over seeds) | {'—' if res.fvu is None else f'{res.fvu:.4f}'} | floor {res.floor_fvu:g} |"]
+    if th.get("reason"):
+        lines.append(f"\nTheory: {th['reason']} (row mass {th.get('row_mass')}).")
+    lines += [f"\nNote: {n}" for n in res.notes]
+    return "\n".join(lines)
