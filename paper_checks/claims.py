@@ -46,6 +46,10 @@ class Source:
     ref: str
     section: str = ""
 
+    def at(self, section: str) -> "Source":
+        """The same source, pointing at ``section``."""
+        return Source(self.authors, self.year, self.title, self.ref, section)
+
     def short(self) -> str:
         first = self.authors.split(",")[0].split(" and ")[0].strip()
         surname = first.split()[-1] if " " in first and not first.startswith("Su ") else first.split()[0]

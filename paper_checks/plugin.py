@@ -20,6 +20,7 @@ from paper_checks.claims import ClaimRecorder, Source
 _RECORDERS = pytest.StashKey[dict]()
 _SEEN_IDS = pytest.StashKey[dict]()
 _ROWS = pytest.StashKey[dict]()
+_CALL_PASSED = pytest.StashKey[bool]()
 
 
 @dataclass
@@ -96,6 +97,8 @@ def claim(request) -> ClaimRecorder:
     rec = ClaimRecorder(cid, m.kwargs["source"], m.kwargs["statement"])
     request.config.stash[_RECORDERS][request.node.nodeid] = rec
     yield rec
+    if not request.node.stash.get(_CALL_PASSED, False):
+        return  # the test already failed or was skipped; its own error says why
     if not rec.checks:
         raise AssertionError(f"[{cid}] recorded no check: a claim must check something")
     if not any(c.control for c in rec.checks):
@@ -106,6 +109,8 @@ def claim(request) -> ClaimRecorder:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if report.when == "call":
+        item.stash[_CALL_PASSED] = report.passed
     m = _marker(item)
     if m is None:
         return
@@ -157,44 +162,64 @@ def environment() -> dict:
     }
 
 
+def table_rows(rows: list[ClaimRow]) -> list[list[str]]:
+    """One line per recorded check: claim, source, check, expected, measured, verdict.
+
+    The claim id and source stand on the claim's first line; control checks are
+    marked and their verdict reads ``flips`` when the broken premise fails the check
+    as it should. A claim that errored before recording anything gets one line.
+    """
+    out = []
+    for r in rows:
+        checks = r.recorder.checks if r.recorder else []
+        head = [r.id, r.source.short()]
+        if not checks:
+            out.append(head + ["(no check recorded)", "", r.message[:80], r.outcome])
+            continue
+        for k, c in enumerate(checks):
+            ids = head if k == 0 else ["", ""]
+            if c.control:
+                verdict = "flips" if c.passed else "NO FLIP"
+                name = f"control: {c.quantity}"
+            else:
+                verdict = "pass" if c.passed else "FAIL"
+                name = c.quantity
+            out.append(ids + [name, c.expected, c.measured, verdict])
+        if r.outcome not in ("pass",) and all(c.passed for c in checks):
+            out.append(["", "", "(claim did not finish)", "", r.message[:80], r.outcome])
+    return out
+
+
 def rows_to_markdown(rows: list[ClaimRow], env: dict) -> str:
     def cell(s: str) -> str:
         return str(s).replace("|", "\\|").replace("\n", " ")
 
     out = ["# attnprobe claims report", "",
            ", ".join(f"{k} {v}" for k, v in env.items() if v), "",
-           "| claim | source | expected | measured | verdict |", "|---|---|---|---|---|"]
-    for r in rows:
-        for role, tag in ((False, ""), (True, " (control)")):
-            exp, meas = r.recorder.summary(role) if r.recorder else ("", "")
-            if not exp and not meas and role:
-                continue
-            out.append(f"| `{cell(r.id)}`{tag} | {cell(r.source.short())} | {cell(exp)} | {cell(meas)} | "
-                       f"{r.outcome if not role else ('flips' if r.outcome == 'pass' else r.outcome)} |")
+           "| claim | source | check | expected | measured | verdict |", "|---|---|---|---|---|---|"]
+    for line in table_rows(rows):
+        line = [f"`{line[0]}`" if line[0] else ""] + [cell(x) for x in line[1:]]
+        out.append("| " + " | ".join(line) + " |")
     out += ["", "## Statements and sources", ""]
     for r in rows:
         seeds = f" Seeds {r.recorder.seeds}, {r.recorder.dtype}." if r.recorder and r.recorder.seeds else ""
-        out.append(f"- **{r.id}** — {r.statement} *{r.source.cite()}*.{seeds}")
+        out.append(f"- **{r.id}** ({r.outcome}) — {r.statement} *{r.source.cite()}*.{seeds}")
     return "\n".join(out) + "\n"
 
 
 def _terminal_table(rows: list[ClaimRow], width: int) -> list[str]:
-    cols = ["claim", "source", "expected", "measured", "verdict"]
-    data = []
-    for r in rows:
-        exp, meas = r.recorder.summary(False) if r.recorder else ("", "")
-        cexp, cmeas = r.recorder.summary(True) if r.recorder else ("", "")
-        data.append([r.id, r.source.short(), exp, meas, r.outcome])
-        if cexp or cmeas:
-            data.append(["  └ control", "", cexp, cmeas, "flips" if r.outcome == "pass" else r.outcome])
-    maxw = [8, 18, 0, 0, 7]
-    budget = max(width - sum(maxw) - 10, 40)
-    limit = [46, 26, budget // 2, budget - budget // 2, 7]
+    cols = ["claim", "source", "check", "expected", "measured", "verdict"]
+    data = table_rows(rows)
+    limit = [40, 30, 52, 24, 24, 7]
+    w = [min(max([len(c)] + [len(str(d[i])) for d in data]), limit[i]) for i, c in enumerate(cols)]
+
     def clip(s, n):
         s = str(s)
         return s if len(s) <= n else s[: max(n - 1, 1)] + "…"
-    w = [min(max([len(c)] + [len(str(d[i])) for d in data]), limit[i]) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(clip(v, w[i]).ljust(w[i]) for i, v in enumerate(vals))
+
+    def line(vals):
+        return "  ".join(clip(v, w[i]).ljust(w[i]) for i, v in enumerate(vals)).rstrip()
+
     return [line(cols), line(["-" * x for x in w])] + [line(d) for d in data]
 
 
@@ -211,7 +236,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for ln in _terminal_table(rows, tr._tw.fullwidth):
         tr.write_line(ln)
     n_pass = sum(r.outcome == "pass" for r in rows)
-    tr.write_line(f"{n_pass}/{len(rows)} claims hold (each with its negative control)")
+    n_ctrl = sum(1 for r in rows if r.recorder and any(c.control for c in r.recorder.checks))
+    tr.write_line(f"{n_pass}/{len(rows)} claims hold; {n_ctrl} recorded a negative control")
     for p in config.getoption("--claims-report") or []:
         tr.write_line(f"claims report written to {p}")
 

@@ -23,6 +23,7 @@ Verdict (Su's probe itself: identical tokens, no special tokens):
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -90,6 +91,21 @@ class PositionCountingResult(Result):
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+@contextlib.contextmanager
+def _one_thread(device):
+    """The probe's models are tiny (n = 16, d = 32): on CPU, intra-op threads only add
+    synchronisation (measured 10× slower with 2 threads on a loaded 2-core machine)."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def _rel_spread(y: torch.Tensor, ref: torch.Tensor | None = None) -> float:
     """max_i ‖y_i − ref_i‖∞ / max|y| over (n, d) outputs; ref defaults to y_1."""
     scale = y.abs().max()
@@ -126,7 +142,7 @@ def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
     zero, nonzero = thresholds(dtype)
     module = module.eval()
     outs = {}
-    with torch.no_grad():
+    with torch.no_grad(), _one_thread(device):
         for key, (inp, sl) in _inputs(d_model, n, seed, dtype, device).items():
             y = module(inp)
             if y.shape != inp.shape:
@@ -157,14 +173,19 @@ def trainable_check(module: nn.Module, d_model: int, *, n: int = 16, seeds=(0, 1
     symmetry and fake a pass). With ``rerandomize`` each seed after the first
     re-draws all parameters from ``input_seed + seed``.
     """
-    from probes.designs.zoo import randomize_parameters
-
     key = extra or "plain"
     if key not in ("plain", "bos", "cls-sep"):
         raise InputError(f"extra={extra!r}: use None, 'bos' or 'cls-sep'")
     inp, sl = _inputs(d_model, n, input_seed, dtype, device)[key]
     pos = torch.arange(1, n + 1, dtype=torch.float64)
     target = ((pos - pos.mean()) / pos.std(unbiased=False)).to(device=device, dtype=dtype)
+    with _one_thread(device):
+        return _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed)
+
+
+def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed):
+    from probes.designs.zoo import randomize_parameters
+
     fvus = []
     for k, s in enumerate(seeds):
         model = copy.deepcopy(module).to(device=device, dtype=dtype).eval()

@@ -195,8 +195,10 @@ def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: to
     The module is put in eval mode (dropout off) and cast to ``dtype`` on ``device``.
     """
     if isinstance(spec, nn.Module):
-        module, name, kind = spec, type(spec).__name__, "module"
-        zoo_spec, trained = None, False
+        from probes.designs.attention import Design
+
+        module, name, kind = spec, getattr(spec, "name", type(spec).__name__), "module"
+        zoo_spec, trained = (parse(spec.name) if isinstance(spec, Design) else None), False
     elif not isinstance(spec, (str, Path)) or not str(spec):
         raise InputError(f"design must be a zoo name, an import path or a directory, got {spec!r}")
     else:
