@@ -1,0 +1,200 @@
+"""The `attnprobe` command: audit (zoo, factories in files, Hugging Face models and checkpoints),
+claims, zoo, and one-line errors with exit status 2."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from probes.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_audit_zoo_json(capsys):
+    code, out, _ = run(capsys, "audit", "alibi-causal", "--probe", "position-counting", "--json", "--pc-steps", "30")
+    assert code == 0
+    data = json.loads(out)
+    pc = data["probes"]["position_counting"]
+    assert data["design"]["name"] == "alibi-causal"
+    assert pc["verdict"] == "cannot-count" and pc["rescued_by"] == ["bos", "cls-sep"]
+    assert pc["theory"]["verdict"] == "cannot-count" and pc["fvu"] >= pc["floor_fvu"] - 1e-6
+    for key in ("spread", "mirror_spread", "fvu", "floor_fvu"):
+        assert key in pc
+
+
+def test_audit_out_dir(tmp_path, capsys):
+    code, out, _ = run(capsys, "audit", "urpe", "--probe", "position-counting", "--pc-no-train",
+                       "--out", str(tmp_path / "rep"))
+    assert code == 0 and "can-count" in out
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "# attnprobe audit: urpe" in md and "| verdict | **can-count** |" in md
+    assert json.loads((tmp_path / "rep" / "report.json").read_text())["probes"]["position_counting"]["verdict"] == "can-count"
+
+
+FACTORY = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        """A user's design: absolute positions added, then a GRU-free mixing layer."""
+        def __init__(self, d=16, n_max=64):
+            super().__init__()
+            self.d_model = d
+            self.pos = nn.Parameter(torch.randn(n_max, d))
+            self.mix = nn.Linear(d, d)
+        def forward(self, x):
+            return self.mix(x + self.pos[: x.shape[1]])
+
+    class Blind(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(16, 16)
+        def forward(self, x):
+            return self.lin(x)
+
+    def make():
+        return Block()
+
+    def blind():
+        return Blind()
+
+    def broken():
+        raise RuntimeError("cannot build")
+
+    def wrong_shape():
+        return nn.Linear(16, 3)
+
+    def not_a_module():
+        return 42
+''')
+
+
+@pytest.fixture
+def factory_file(tmp_path):
+    path = tmp_path / "elsewhere" / "my_design.py"
+    path.parent.mkdir()
+    path.write_text(FACTORY)
+    return path
+
+
+def test_user_factory_outside_the_package(factory_file, capsys):
+    code, out, _ = run(capsys, "audit", f"{factory_file}:make", "--json", "--pc-steps", "50")
+    assert code == 0
+    pc = json.loads(out)["probes"]["position_counting"]
+    assert pc["verdict"] == "can-count" and pc["theory"] is None
+    code, out, _ = run(capsys, "audit", f"{factory_file}:blind", "--json", "--d-model", "16", "--pc-no-train")
+    assert code == 0 and json.loads(out)["probes"]["position_counting"]["verdict"] == "cannot-count"
+
+
+@pytest.mark.parametrize("suffix, message", [
+    (":broken", "the factory raised RuntimeError: cannot build"),
+    (":wrong_shape", "expected output shape"),
+    (":not_a_module", "not a torch.nn.Module"),
+    (":missing", "has no attribute 'missing'"),
+])
+def test_bad_factories_give_one_line_errors(factory_file, capsys, suffix, message):
+    code, out, err = run(capsys, "audit", f"{factory_file}{suffix}", "--d-model", "16")
+    assert code == 2 and out == ""
+    assert err.startswith("attnprobe: error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("design, message", [
+    ("no_such_package.mod:make", "no module named 'no_such_package'"),
+    ("rope+bogus", "'bogus' is not a normaliser"),
+    ("missing/file.py:make", "no such file"),
+])
+def test_bad_design_names(capsys, design, message):
+    code, _, err = run(capsys, "audit", design)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_unknown_probe_and_dtype(capsys):
+    assert run(capsys, "audit", "rope", "--probe", "nope")[0] == 2
+    assert run(capsys, "audit", "rope", "--dtype", "int8")[0] == 2
+
+
+def test_zoo_and_claims_listing(capsys):
+    code, out, _ = run(capsys, "zoo", "--json")
+    assert code == 0 and any(r["name"] == "rope-causal" for r in json.loads(out))
+    code, out, _ = run(capsys, "claims", "--json")
+    ids = [c["id"] for c in json.loads(out)]
+    assert code == 0 and "su2022-rpe-cannot-count" in ids and "luo2022-urpe-restores-counting" in ids
+    assert all(c["source"]["citation"] and c["statement"] for c in json.loads(out))
+
+
+# --- Hugging Face (optional extra; CI installs it) ---------------------------------------
+transformers = pytest.importorskip("transformers")
+
+
+def tiny_llama():
+    cfg = transformers.LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=4, vocab_size=64, max_position_embeddings=64)
+    return transformers.LlamaModel(cfg)
+
+
+def test_hf_models_from_config(tmp_path, capsys):
+    path = tmp_path / "hf_designs.py"
+    path.write_text(textwrap.dedent('''
+        import transformers
+        def llama():
+            return transformers.LlamaModel(transformers.LlamaConfig(hidden_size=32, intermediate_size=64,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, vocab_size=64,
+                max_position_embeddings=64))
+        def gpt2():
+            return transformers.GPT2Model(transformers.GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=64,
+                n_positions=64))
+    '''))
+    code, out, _ = run(capsys, "audit", f"{path}:llama", "--json", "--pc-steps", "40")
+    data = json.loads(out)
+    pc = data["probes"]["position_counting"]
+    assert code == 0 and data["design"]["kind"] == "hf-model" and data["design"]["causal"] is True
+    assert pc["verdict"] == "cannot-count" and pc["rescued_by"] == ["bos", "cls-sep"]
+    assert pc["theory"]["verdict"] == "cannot-count" and pc["agrees_with_theory"] is True
+    code, out, _ = run(capsys, "audit", f"{path}:gpt2", "--json", "--pc-no-train")
+    pc = json.loads(out)["probes"]["position_counting"]
+    assert pc["verdict"] == "can-count" and pc["agrees_with_theory"] is True
+
+
+def test_hf_checkpoint_directory(tmp_path, capsys):
+    """A trained checkpoint is probed as it is; the verdict follows the architecture."""
+    import torch
+
+    model = tiny_llama()
+    torch.manual_seed(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)  # a few real training steps: weights are not an init
+    for _ in range(3):
+        opt.zero_grad()
+        out = model(input_ids=torch.randint(0, 64, (2, 12))).last_hidden_state
+        out.pow(2).mean().backward()
+        opt.step()
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt, safe_serialization=True)
+    assert (ckpt / "model.safetensors").is_file()
+    code, out, _ = run(capsys, "audit", str(ckpt), "--json", "--pc-no-train")
+    data = json.loads(out)
+    assert code == 0 and data["design"]["kind"] == "hf-checkpoint" and data["design"]["trained_weights"] is True
+    assert any("trained weights" in n for n in data["design"]["notes"])
+    assert data["probes"]["position_counting"]["verdict"] == "cannot-count"
+    code, out, _ = run(capsys, "audit", str(ckpt), "--json", "--pc-no-train", "--randomize")
+    assert json.loads(out)["design"]["randomized"] is True
+
+
+def test_checkpoint_errors(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "audit", str(empty))
+    assert code == 2 and "needs config.json" in err
+    (empty / "config.json").write_text(json.dumps({"model_type": "no-such-arch"}))
+    (empty / "model.safetensors").write_bytes(b"")
+    code, _, err = run(capsys, "audit", str(empty))
+    assert code == 2 and "unknown architecture" in err and "no-such-arch" in err
+    (empty / "model.safetensors").unlink()
+    (empty / "pytorch_model.bin").write_bytes(b"")
+    code, _, err = run(capsys, "audit", str(empty))
+    assert code == 2 and "no model.safetensors" in err and "pytorch_model.bin" in err
