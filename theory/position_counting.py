@@ -115,6 +115,14 @@ row_mass.step("linear attention is row-stochastic as ε → 0",
               sp.limit(ROW_MASS_CLOSED["linear"], eps, 0), 1)
 row_mass.step("sigmoid with b = −ln n: n·σ(c − ln n) → e^c as n → ∞ (Ramapuram et al. 2024)",
               sp.limit(n * ROW_MASS_CLOSED["sigmoid"].subs(t, 1), n, sp.oo), sp.exp(c))
+# URPE (Luo et al. 2022, Eq. 8) on identical tokens with B = 0: uniform causal weights 1/i times C_{i−j}
+_C = sp.IndexedBase("C")
+_delta = sp.Symbol("delta", integer=True, nonnegative=True)
+_urpe_mass = sp.Sum(_C[i - j] / i, (j, 1, i))
+row_mass.step("URPE causal row mass Σ_{j≤i} C_{i−j}/i = (1/i)Σ_{δ<i} C_δ (re-index δ = i − j)",
+              _urpe_mass.change_index(j, i - j, _delta), sp.Sum(_C[_delta] / i, (_delta, 0, i - 1)))
+row_mass.step("URPE with C ≡ 1 (the constant init) has row mass 1: it is plain RPE",
+              sp.summation(sp.Integer(1) / i, (j, 1, i)), 1)
 for _name, _expr in ROW_MASS_CLOSED.items():
     row_mass.prediction(f"row_mass_{_name}", _expr, sorted(_expr.free_symbols, key=str) or [t])
 
