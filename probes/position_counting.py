@@ -76,6 +76,7 @@ class PositionCountingResult(Result):
     cls_spread: float
     fvu: float | None
     fvu_by_seed: tuple[float, ...]
+    prediction: tuple[float, ...]
     floor_fvu: float
     floor_mse: float
     mse: float | None
@@ -164,14 +165,15 @@ def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
 
 def trainable_check(module: nn.Module, d_model: int, *, n: int = 16, seeds=(0, 1), steps: int = 300,
                     lr: float = 3e-3, dtype: torch.dtype = torch.float64, device="cpu", extra: str | None = None,
-                    rerandomize: bool = True, input_seed: int = 0) -> tuple[float, ...]:
+                    rerandomize: bool = True, input_seed: int = 0, return_predictions: bool = False):
     """Eval-mode FVU after training a copy of ``module`` + a linear readout, per seed.
 
     Targets are the standardised positions 1..n of the identical tokens (after a
     first token if ``extra="bos"``, inside [CLS]…[SEP] if ``extra="cls-sep"``).
     Training runs in eval mode (dropout off: dropout alone would break the
     symmetry and fake a pass). With ``rerandomize`` each seed after the first
-    re-draws all parameters from ``input_seed + seed``.
+    re-draws all parameters from ``input_seed + seed``. With ``return_predictions``
+    it returns ``(fvus, predictions)``, the best seed's outputs on the 1..n scale.
     """
     key = extra or "plain"
     if key not in ("plain", "bos", "cls-sep"):
@@ -180,7 +182,12 @@ def trainable_check(module: nn.Module, d_model: int, *, n: int = 16, seeds=(0, 1
     pos = torch.arange(1, n + 1, dtype=torch.float64)
     target = ((pos - pos.mean()) / pos.std(unbiased=False)).to(device=device, dtype=dtype)
     with _one_thread(device):
-        return _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed)
+        fits = _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed)
+    fvus = tuple(f for f, _ in fits)
+    if not return_predictions:
+        return fvus
+    best = min(fits, key=lambda fp: fp[0])[1]
+    return fvus, tuple(float(v) for v in (best * pos.std(unbiased=False) + pos.mean()))
 
 
 def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed):
@@ -210,8 +217,8 @@ def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, re
             fvu = float(torch.mean((pred - target.to(torch.float64)) ** 2).item())  # Var(target) = 1
         if fvu != fvu:
             raise InputError("training the design produced NaN; try --dtype float64 or fewer steps")
-        fvus.append(fvu)
-    return tuple(fvus)
+        fvus.append((fvu, pred.cpu()))
+    return fvus
 
 
 def _urpe_c_is_one(module: nn.Module) -> bool:
@@ -235,9 +242,11 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
     ex = exact_check(subject.module, subject.d_model, n=n, seed=seed, dtype=dtype, device=device)
     notes: list[str] = []
     fvus: tuple[float, ...] = ()
+    prediction: tuple[float, ...] = ()
     if train is True or (train == "auto" and ex.state == "inconclusive"):
-        fvus = trainable_check(subject.module, subject.d_model, n=n, seeds=train_seeds, steps=steps, dtype=dtype,
-                               device=device, rerandomize=subject.randomized, input_seed=seed)
+        fvus, prediction = trainable_check(subject.module, subject.d_model, n=n, seeds=train_seeds, steps=steps,
+                                           dtype=dtype, device=device, rerandomize=subject.randomized,
+                                           input_seed=seed, return_predictions=True)
     fvu = min(fvus) if fvus else None
     if ex.state == "invariant":
         verdict = "cannot-count"
@@ -271,7 +280,7 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
     return PositionCountingResult(
         design=subject.name, verdict=verdict, rescued_by=rescued, exact=ex.state, spread=ex.spread,
         mirror_spread=ex.mirror_spread, bos_spread=ex.bos_spread, cls_spread=ex.cls_spread, fvu=fvu,
-        fvu_by_seed=fvus, floor_fvu=floor_fvu, floor_mse=floor_mse,
+        fvu_by_seed=fvus, prediction=prediction, floor_fvu=floor_fvu, floor_mse=floor_mse,
         mse=None if fvu is None else fvu * floor_mse, n=n, seed=seed, dtype=str(dtype).replace("torch.", ""),
         device=str(device), train_steps=steps if fvus else 0, zero_tol=ex.zero_tol, nonzero_tol=ex.nonzero_tol,
         theory=row, agrees_with_theory=agrees, notes=tuple(notes))
@@ -287,6 +296,36 @@ def add_audit_arguments(parser) -> None:
 def audit(subject, *, seed: int, dtype, device, options: dict) -> PositionCountingResult:
     return probe(subject, n=options.get("pc_n", 16), seed=seed, dtype=dtype, device=device,
                  train=not options.get("pc_no_train", False), steps=options.get("pc_steps", 300))
+
+
+def write_plots(res: PositionCountingResult, out_dir) -> list:
+    """``position_counting.png``: the trained readout per position against 1..n and the
+    constant floor (n+1)/2 that a design which cannot count is held to."""
+    if not res.prediction:
+        return []
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - plot extra missing
+        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
+    from pathlib import Path
+
+    pos = list(range(1, res.n + 1))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    ax.plot(pos, pos, "k--", lw=1, label="target 1..n")
+    ax.axhline((res.n + 1) / 2, color="tab:red", lw=1, ls=":", label="floor: best constant (n+1)/2")
+    ax.plot(pos, res.prediction, "o-", color="tab:blue", ms=4, label=f"trained readout (FVU {res.fvu:.3g})")
+    ax.set_xlabel("position i (identical tokens)")
+    ax.set_ylabel("output")
+    ax.set_title(f"{res.design}: {res.verdict}")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path = Path(out_dir) / "position_counting.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
 
 
 def markdown(res: PositionCountingResult) -> str:

@@ -198,3 +198,12 @@ def test_checkpoint_errors(tmp_path, capsys):
     (empty / "pytorch_model.bin").write_bytes(b"")
     code, _, err = run(capsys, "audit", str(empty))
     assert code == 2 and "no model.safetensors" in err and "pytorch_model.bin" in err
+
+
+def test_audit_out_dir_writes_the_fit_plot(tmp_path, capsys):
+    code, _, _ = run(capsys, "audit", "abs-causal", "--probe", "position-counting", "--pc-steps", "40",
+                     "--out", str(tmp_path))
+    assert code == 0
+    png = tmp_path / "position_counting.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![position-counting](position_counting.png)" in (tmp_path / "report.md").read_text()
