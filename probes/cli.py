@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from probes.errors import InputError
+from probes.errors import InputError, NotApplicable
 
 __all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
 
@@ -53,11 +53,21 @@ def _cmd_audit(args) -> int:
     subject = load_design(args.design, randomize=args.randomize, seed=args.seed, dtype=dtype,
                           device=args.device, d_model=args.d_model)
     results, report = {}, {"design": subject.describe(), "probes": {}}
+    skipped: dict[str, str] = {}
     for p in probes:
         mod = importlib.import_module(AUDIT_PROBES[p])
-        res = mod.audit(subject, seed=args.seed, dtype=dtype, device=args.device, options=vars(args))
+        try:
+            res = mod.audit(subject, seed=args.seed, dtype=dtype, device=args.device, options=vars(args))
+        except NotApplicable as exc:
+            if args.probe:  # asked for by name: its refusal is the answer
+                raise
+            skipped[p] = str(exc)
+            report["probes"][mod.JSON_KEY] = {"skipped": str(exc)}
+            continue
         results[p] = (mod, res)
         report["probes"][mod.JSON_KEY] = res.to_dict()
+    if not results:
+        raise InputError(f"no probe applies to {subject.name}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     if args.json:
         print(json.dumps(jsonable(report), indent=2))
     else:
@@ -65,11 +75,14 @@ def _cmd_audit(args) -> int:
         for p, (mod, res) in results.items():
             print()
             print(res)
+        for p, why in skipped.items():
+            print(f"\n{p}: skipped ({why})")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
         md = [f"# attnprobe audit: {subject.name}", "", subject.summary(), ""]
+        md += [f"- {p}: skipped ({why})" for p, why in skipped.items()] + ([""] if skipped else [])
         for p, (mod, res) in results.items():
             md += [f"## {p}", "", "```", str(res), "```", ""]
             if hasattr(mod, "markdown"):

@@ -6,11 +6,19 @@ library callers can catch it as such.
 """
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "NotApplicable", "require_finite"]
 
 
 class InputError(ValueError):
     """Bad input: wrong shape, NaN/Inf, unknown design, unsafe file, ..."""
+
+
+class NotApplicable(InputError):
+    """A probe cannot run on this subject (e.g. it needs attention weights the module does not expose).
+
+    ``attnprobe audit`` without ``--probe`` skips such probes and says why; asked for by
+    name, the probe's refusal is an error like any other.
+    """
 
 
 def require_finite(name: str, array) -> None:
