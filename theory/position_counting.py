@@ -80,6 +80,9 @@ ROW_MASS_EXPR = {
     "logn": _mass(sp.exp(sp.log(t) / sp.log(512) * c) / sp.summation(sp.exp(sp.log(t) / sp.log(512) * c), (k, 1, t))),
     "ssmax": _mass(sp.exp(sp.Symbol("s", positive=True) * sp.log(t) * c)
                    / sp.summation(sp.exp(sp.Symbol("s", positive=True) * sp.log(t) * c), (k, 1, t))),
+    # the shift-form "SSMax" softmax(x − s·ln t): a shift common to the row, so still 1
+    "shiftssmax": _mass(sp.exp(c - sp.Symbol("s", positive=True) * sp.log(t))
+                        / sp.summation(sp.exp(c - sp.Symbol("s", positive=True) * sp.log(t)), (k, 1, t))),
     # clipped softmax (Bondarenko et al. 2023) on identical keys, inside the linear part of the clip
     "clipped": _mass((zeta - gamma) / t + gamma),
     # DiffAttn (Ye et al. 2024): softmax − λ·softmax
@@ -96,6 +99,7 @@ ROW_MASS_CLOSED = {
     "exp": t * sp.exp(c),
     "logn": sp.Integer(1),
     "ssmax": sp.Integer(1),
+    "shiftssmax": sp.Integer(1),
     "clipped": zeta - gamma + gamma * t,
     "diff": 1 - lam,
     "linear": t * a / (t * a + eps),
