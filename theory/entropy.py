@@ -169,3 +169,37 @@ NEEDLE.prediction("share", sp.Symbol("a") / (sp.Symbol("a") + (n - 1) * sp.Symbo
                   [n, sp.Symbol("a"), sp.Symbol("b")])
 
 DERIVATIONS = [MEAN_FIELD, FLAT, FREEZING, SU_SCALE, SU_LAPLACE, NEEDLE]
+
+# -- i.i.d. key weights and the length multipliers in use ----------------------------
+Eu, Eulnu = sp.symbols("E_u E_ulnu", positive=True)
+IID = Derivation(
+    "entropy-iid-weights",
+    statement="Any normaliser whose unnormalised weights u_j = f(x_j) are i.i.d. over keys (softmax₁, "
+              "sigmoid, relu², L2, exp, a difference of two softmaxes, a positive feature map) has "
+              "H = ln n + ln E u − E[u ln u]/E u in the mean field: slope exactly 1 in ln n.",
+    assumptions=["u_j i.i.d. with finite E u ln u", "mean field", "no length-dependent multiplier"],
+    source="derived",
+)
+_H_iid = sp.log(n * Eu) - Eulnu / Eu
+IID.step("slope of ln(n E u) − E[u ln u]/E u in ln n is 1", sp.diff(_H_iid.subs(n, sp.exp(L)), L), 1)
+IID.step("softmax is the case u = e^{λs}: recovers ln n − λ²σ²/2",
+         _H_iid.subs({Eu: sp.exp(lam**2 * sigma**2 / 2), Eulnu: lam**2 * sigma**2 * sp.exp(lam**2 * sigma**2 / 2)}),
+         H_MF, how="equals")
+
+MULTIPLIERS = Derivation(
+    "entropy-length-multipliers",
+    statement="The length multipliers of the zoo: Su's log₅₁₂ n, SSMax's s·ln n (Chiang & Cholak: s = 1), "
+              "and the shift form softmax(x − s ln n), which is no multiplier at all (shift invariance).",
+    assumptions=["multipliers act on the 1/√d-scaled logits"],
+    source="Su, kexue.fm/archives/8823; Nakanishi 2025, arXiv 2501.19399, Eq. 2; Chiang & Cholak 2022, "
+           "arXiv 2202.12172, §5",
+)
+MULTIPLIERS.step("log₅₁₂ n = ln n/ln 512 is SSMax with s = 1/ln 512", sp.log(n, 512), (1 / LN512) * sp.log(n))
+MULTIPLIERS.step("shift form: softmax(x − s ln n) = softmax(x) (2 keys)",
+                 sp.exp(s1 - s * sp.log(n)) / (sp.exp(s1 - s * sp.log(n)) + sp.exp(s2 - s * sp.log(n))),
+                 sp.exp(s1) / (sp.exp(s1) + sp.exp(s2)))
+MULTIPLIERS.prediction("lam_su", sp.log(n) / LN512, [n])
+MULTIPLIERS.prediction("lam_ssmax", s * sp.log(n), [n, s])
+MULTIPLIERS.prediction("lam_chiang", sp.log(n), [n])
+
+DERIVATIONS += [IID, MULTIPLIERS]

@@ -105,6 +105,7 @@ CLIPPED.step("γ = −α/n, ζ = 1: the Φ argument tends to (ln α + σ²/2)/σ
 CLIPPED.prediction("zero_fraction", _zero, [n, gamma, zeta, sigma])
 _pf = sp.exp(Delta) / (sp.exp(Delta) + n - 1)
 CLIPPED.prediction("needle_weight", sp.Max(0, (zeta - gamma) * _pf + gamma), [n, Delta, gamma, zeta])
+CLIPPED.prediction("background_weight", sp.Max(0, (zeta - gamma) * (1 - _pf) / (n - 1) + gamma), [n, Delta, gamma, zeta])
 
 # -- DiffAttn --------------------------------------------------------------------
 _p1 = [sp.exp(v) / sum(sp.exp(w) for w in _xs) for v in _xs]
