@@ -1,0 +1,605 @@
+"""Entropy against length, and needle fading, for any attention weights function.
+
+Probes (n = 2⁶ … 2¹⁶ keys, rows chunked so memory stays bounded, seeded):
+
+* **P1 pure noise.** q, k ~ N(0, I_d), logits q·k/√d (σ² = 1 on average).
+  H(n) of each row (of |w|/Σ|w|, so sub- or super-normalised rows and signed
+  DiffAttn rows are covered), the least-squares slope b of H in ln n over
+  [512, n_max], the local slope at the top, ΔH = H(n_max) − H(512), the row
+  mass Σw, the largest share and the fraction of dead (all-zero) rows.
+  Verdicts: ``collapsed`` (dead rows, H(n_max) < 2 or a share > ½),
+  ``entropy-invariant`` (|b| ≤ 0.1, |ΔH| ≤ 0.5, local slope ≥ −0.05 and
+  H(512) within 0.5 of softmax's), ``standard-like`` (0.9 ≤ b ≤ 1.1), else
+  ``partially-compensated``.
+* **P2 needle over a flat background.** Logits [Δ, 0, …, 0], Δ ∈ {2, 3, 5};
+  p* = |w₀|/Σ|w|, fade ratio p*(n_max)/p*(512); ``no-fading`` iff the ratio at
+  Δ = 3 is ≥ ½, else ``fading``.
+* **P3 needle over noise.** As P1 with key 0's logit set to Δ = 3.
+
+Theory (``theory.entropy``, ``theory.softmax_variants``) gives each design's
+row: mean-field H(n), slope and p*(n), classified by the same rules. The gate:
+standard softmax, on the same inputs, must match H = ln n − ½ within
+:data:`GATE_TOL` at every n ≥ 512 before any design is judged.
+
+Sources: Su, kexue.fm/archives/8823 and 9034; Nakanishi 2025, arXiv 2501.19399;
+Chiang & Cholak 2022, arXiv 2202.12172. Position terms are not applied: the
+probe isolates the normaliser (a row of a causal design that sees t keys is a
+row here with n = t).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from probes.errors import InputError
+from probes.result import Result
+from theory import entropy as th
+from theory import softmax_variants as tv
+
+__all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "weights_function", "from_callable", "reference",
+           "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
+           "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
+
+JSON_KEY = "entropy"
+P1_VERDICTS = ("entropy-invariant", "standard-like", "partially-compensated", "collapsed", "gate-failed")
+P2_VERDICTS = ("fading", "no-fading")
+TRAIN_N = 512
+DELTAS = (2.0, 3.0, 5.0)
+FADE_DELTA = 3.0
+GATE_TOL = 0.05          # nats; the finite-n correction (e^{σ²}−1)/2n is < 0.002 at n ≥ 512
+CHUNK_ELEMENTS = 1 << 22  # logits held at once (32 MiB in float64)
+SIGMA = 1.0               # logit std of q·k/√d for unit Gaussian q, k
+
+
+# -- weights functions ---------------------------------------------------------------
+@dataclass(frozen=True)
+class WeightsFunction:
+    """A weights function and what theory knows about it.
+
+    ``form``: ``"logits"`` (fn(x: (rows, n)) → (rows, n)), ``"two-map"``
+    (fn(x₁, x₂) → a₁ − λa₂) or ``"feature-map"`` (fn(q: (rows, d), k: (n, d))).
+    ``kind`` picks the theory row: ``multiplier`` (softmax of m(n)·x; ``multiplier``
+    gives m), ``sigmoid``, ``relu2``, ``clipped``, ``diff``, ``linear``, ``iid``
+    (slope 1 only) or ``None`` (no theory: a user's callable).
+    """
+
+    name: str
+    form: str
+    fn: Callable
+    kind: str | None = None
+    multiplier: Callable[[np.ndarray], np.ndarray] | None = None
+    params: dict = field(default_factory=dict)
+
+
+def _theory_multiplier(norm_name: str, norm: nn.Module | None):
+    """m(n) of a softmax-with-multiplier normaliser, from theory.entropy.MULTIPLIERS."""
+    M = th.MULTIPLIERS
+    if norm_name in ("softmax", "softmax1", "l2", "exp", "shiftssmax"):
+        return lambda nn_: np.ones_like(np.asarray(nn_, dtype=float)), {}
+    if norm_name == "logn":
+        return M.function("lam_su"), {"base": 512}
+    if norm_name == "ssmax":
+        s = float(norm.s.detach().reshape(-1)[0]) if norm is not None else 0.43
+        f = M.function("lam_ssmax")
+        return (lambda nn_, s=s: f(nn_, s)), {"s": s}
+    return None, {}
+
+
+def _slice_head(norm: nn.Module, head: int) -> nn.Module:
+    """A copy of ``norm`` whose per-head parameters (leading dim = heads) keep only ``head``."""
+    out = copy.deepcopy(norm)
+    with torch.no_grad():
+        for name, p in list(out.named_parameters(recurse=False)):
+            if p.dim() >= 1 and p.shape[0] > 1:
+                if head >= p.shape[0]:
+                    raise InputError(f"--entropy-head {head}: the normaliser has {p.shape[0]} heads; pick 0..{p.shape[0] - 1}")
+                setattr(out, name, nn.Parameter(p[head: head + 1].clone()))
+    return out
+
+
+def _from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunction:
+    norm = _slice_head(norm, head).eval()
+    nname = getattr(norm, "name", type(norm).__name__)
+
+    def fn(x, norm=norm):
+        w = norm(x, None)
+        return w.reshape(x.shape) if w.dim() > x.dim() else w
+
+    mult, params = _theory_multiplier(nname, norm)
+    if mult is not None:
+        kind = "multiplier"
+    elif nname in ("sigmoid", "relu2", "clipped"):
+        kind = nname
+        if nname == "clipped":
+            params = {"gamma": float(norm.gamma), "zeta": float(norm.zeta)}
+    else:
+        kind = None
+    return WeightsFunction(name, "logits", fn, kind, mult, {"normaliser": nname, "head": head, **params})
+
+
+def _from_diff(attn: nn.Module, name: str) -> WeightsFunction:
+    from probes.designs.normalizers import Softmax
+
+    lam = float(attn.lam().detach())
+    sm = Softmax()
+
+    def fn(x1, x2, lam=lam):
+        return sm(x1, None) - lam * sm(x2, None)
+
+    return WeightsFunction(name, "two-map", fn, "diff", None, {"lambda": lam, "lambda_init": float(attn.lambda_init)})
+
+
+def _from_linear(attn: nn.Module, name: str) -> WeightsFunction:
+    phi, eps = attn.phi, float(attn.eps)
+
+    def fn(q, k):
+        a = phi(q) @ phi(k).transpose(-1, -2)
+        return a / (a.sum(-1, keepdim=True) + eps)
+
+    return WeightsFunction(name, "feature-map", fn, "linear", None, {"feature_map": "elu+1"})
+
+
+def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
+    """The weights function of a subject: a loaded design, a zoo name, an ``nn.Module`` or a callable.
+
+    Zoo designs give their first layer's normaliser (standard attention), the two-map
+    form (diff) or the feature-map form (linear); other modules are searched for
+    those building blocks; a plain callable is taken as a logits → weights function.
+    """
+    from probes.designs.attention import DiffAttention, LinearAttention
+    from probes.designs.normalizers import Normalizer, make_normalizer
+
+    if isinstance(subject, WeightsFunction):
+        return subject
+    if isinstance(subject, str):
+        from probes.designs.zoo import build
+
+        return weights_function(_Named(subject, build(subject, seed=0)), head=head)
+    module = getattr(subject, "module", subject)
+    name = getattr(subject, "name", type(module).__name__)
+    spec = getattr(subject, "zoo_spec", None)
+    if isinstance(module, nn.Module):
+        for mod in module.modules():
+            if isinstance(mod, DiffAttention):
+                return _from_diff(mod, name)
+            if isinstance(mod, LinearAttention):
+                return _from_linear(mod, name)
+            if isinstance(mod, Normalizer):
+                return _from_normalizer(mod, name, head)
+        if spec is not None and spec.attention == "standard":
+            return _from_normalizer(make_normalizer(spec.normalizer, 1), name, 0)
+    if callable(subject) and not isinstance(subject, nn.Module):
+        return from_callable(subject, name=getattr(subject, "__name__", "callable"))
+    raise InputError(f"design {name!r}: the entropy probe needs a weights function (logits → weights); "
+                     "this module has no attnprobe normaliser, DiffAttention or LinearAttention inside. "
+                     "Pass a callable through probes.entropy.from_callable(fn) instead.")
+
+
+class _Named:
+    def __init__(self, name, module):
+        from probes.designs.zoo import parse
+
+        self.name, self.module, self.zoo_spec = name, module, parse(name)
+
+
+def from_callable(fn: Callable, *, name: str = "callable", form: str = "logits") -> WeightsFunction:
+    """Wrap a user's function (logits (rows, n) → weights (rows, n)); judged without a theory row."""
+    if form not in ("logits", "two-map", "feature-map"):
+        raise InputError(f"form {form!r}: use 'logits', 'two-map' or 'feature-map'")
+    if not callable(fn):
+        raise InputError(f"{name}: a weights function must be callable, got {type(fn).__name__}")
+    return WeightsFunction(name, form, fn, None, None, {})
+
+
+def reference(name: str) -> WeightsFunction:
+    """Reference multipliers that are not zoo normalisers.
+
+    ``flat``: softmax(λ_flat(n)·x) with λ_flat from theory.entropy.FLAT, calibrated so
+    that H(512) is standard softmax's (H₀ = ln 512 − ½; λ = 0 below e^{H₀}).
+    ``chiang``: softmax(ln n · x) (Chiang & Cholak 2022).
+    """
+    if name == "flat":
+        h0 = float(th.FLAT.predict("H0_calibrated", n=TRAIN_N, lam=1.0, sigma=SIGMA))
+        f = th.FLAT.function("lam_flat")
+
+        def mult(nn_, f=f, h0=h0):
+            nn_ = np.asarray(nn_, dtype=float)
+            return np.where(np.log(nn_) > h0, f(np.maximum(nn_, math.exp(h0)), h0, SIGMA), 0.0)
+    elif name == "chiang":
+        mult = th.MULTIPLIERS.function("lam_chiang")
+    else:
+        raise InputError(f"reference {name!r}: choose 'flat' or 'chiang'")
+
+    def fn(x, mult=mult):
+        m = float(mult(np.asarray(float(x.shape[-1]))))
+        return torch.softmax(m * x, dim=-1)
+
+    return WeightsFunction(name, "logits", fn, "multiplier", mult, {"reference": name})
+
+
+# -- measurement ---------------------------------------------------------------------
+def _gen(seed: int, n: int, tag: int, device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(seed) * 1_000_003 + 7919 * tag + n)
+
+
+def _row_stats(w: torch.Tensor, needle: bool = False) -> dict[str, torch.Tensor]:
+    a = w.abs()
+    tot = a.sum(-1)
+    alive = tot > 0
+    p = a / torch.where(alive, tot, torch.ones_like(tot)).unsqueeze(-1)
+    H = -torch.xlogy(p, p).sum(-1)
+    out = {"H": H, "alive": alive, "mass": w.sum(-1), "maxw": p.amax(-1)}
+    if needle:
+        out["share"] = torch.where(alive, p[..., 0], torch.zeros_like(tot))
+        out["raw"] = w[..., 0]
+    return out
+
+
+def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, tag: int, dtype, device,
+                    needle: float | None):
+    """Yield (rows_chunk, n) weights on Gaussian inputs (P1; P3 when ``needle`` is a margin)."""
+    g = _gen(seed, n, tag, device)
+    kw = dict(generator=g, dtype=dtype, device=device)
+    chunk = max(1, min(rows, CHUNK_ELEMENTS // n))
+    if wf.form == "logits" or wf.form == "two-map":
+        k = torch.randn(n, d, **kw)
+        q = torch.randn(rows, d, **kw)
+        if wf.form == "two-map":
+            k2, q2 = torch.randn(n, d, **kw), torch.randn(rows, d, **kw)
+        for i in range(0, rows, chunk):
+            x = q[i: i + chunk] @ k.T / math.sqrt(d)
+            if wf.form == "two-map":
+                if needle is None:  # independent noise in the second map
+                    x2 = q2[i: i + chunk] @ k2.T / math.sqrt(d)
+                else:  # common mode: the same background, the needle key scored as background
+                    x2 = x.clone()
+                    x[:, 0] = needle
+                yield wf.fn(x, x2)
+            else:
+                if needle is not None:
+                    x[:, 0] = needle
+                yield wf.fn(x)
+    else:  # feature-map: the needle key k* = Δ√d q/|q|² scores exactly Δ against its own query
+        k = torch.randn(n, d, **kw)
+        q = torch.randn(rows, d, **kw)
+        if needle is None:
+            for i in range(0, rows, chunk):
+                yield wf.fn(q[i: i + chunk], k)
+        else:
+            for i in range(rows):  # one key set per row (rows is small for P3)
+                kr = k.clone()
+                kr[0] = needle * math.sqrt(d) * q[i] / (q[i] @ q[i])
+                yield wf.fn(q[i: i + 1], kr)
+
+
+def _needle_flat(wf: WeightsFunction, n: int, delta: float, d: int, seed: int, dtype, device) -> tuple[float, float]:
+    """(share, raw weight) of key 0 with logit Δ over n − 1 zero logits."""
+    if wf.form == "logits":
+        x = torch.zeros(1, n, dtype=dtype, device=device)
+        x[0, 0] = delta
+        w = wf.fn(x)
+    elif wf.form == "two-map":
+        x = torch.zeros(1, n, dtype=dtype, device=device)
+        x2 = x.clone()
+        x[0, 0] = delta
+        w = wf.fn(x, x2)
+    else:
+        g = _gen(seed, 0, 99, device)
+        q = torch.randn(1, d, generator=g, dtype=dtype, device=device)
+        k = torch.zeros(n, d, dtype=dtype, device=device)
+        k[0] = delta * math.sqrt(d) * q[0] / (q[0] @ q[0])
+        w = wf.fn(q, k)
+    st = _row_stats(w, needle=True)
+    return float(st["share"][0]), float(st["raw"][0])
+
+
+def _mean(xs: list[torch.Tensor], mask: list[torch.Tensor] | None = None) -> float:
+    x = torch.cat(xs)
+    if mask is not None:
+        m = torch.cat(mask)
+        if not bool(m.any()):
+            return float("nan")
+        x = x[m]
+    return float(x.mean())
+
+
+def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[str, list[float]]:
+    out = {k: [] for k in ("H", "mass", "maxw", "dead", "share")}
+    for n in ns:
+        acc = {k: [] for k in ("H", "alive", "mass", "maxw", "share")}
+        for w in _weights_chunks(wf, n, rows, d, seed, 1 if needle is None else 3, dtype, device, needle):
+            if not bool(torch.isfinite(w).all()):
+                raise InputError(f"{wf.name}: weights at n = {n} contain NaN or Inf; the entropy probe needs "
+                                 "finite weights (try float64)")
+            st = _row_stats(w, needle=needle is not None)
+            for k in acc:
+                if k in st:
+                    acc[k].append(st[k].detach())
+        out["H"].append(_mean(acc["H"], acc["alive"]))
+        out["mass"].append(_mean(acc["mass"]))
+        out["maxw"].append(_mean(acc["maxw"], acc["alive"]))
+        out["dead"].append(1.0 - _mean([a.to(torch.float64) for a in acc["alive"]]))
+        if needle is not None:
+            out["share"].append(_mean(acc["share"]))
+    return out
+
+
+# -- verdicts -----------------------------------------------------------------------
+def _fit(ns, H):
+    """(slope b over n ≥ 512, local slope at the top, ΔH from 512, H(512), H(n_max))."""
+    L = np.log(np.asarray(ns, dtype=float))
+    H = np.asarray(H, dtype=float)
+    sel = np.asarray(ns) >= TRAIN_N
+    if sel.sum() < 2 or not np.all(np.isfinite(H[sel])):
+        return float("nan"), float("nan"), float("nan"), float("nan"), float(H[-1])
+    b = float(np.polyfit(L[sel], H[sel], 1)[0])
+    local = float((H[-1] - H[-2]) / (L[-1] - L[-2]))
+    i512 = int(np.argmax(sel))
+    return b, local, float(H[-1] - H[i512]), float(H[i512]), float(H[-1])
+
+
+def classify_entropy(ns, H, *, max_weight: float = 0.0, dead: float = 0.0) -> str:
+    """The P1 verdict of an H(n) curve (rules in the module docstring)."""
+    b, local, dH, h512, htop = _fit(ns, H)
+    if dead > 0.5 or not math.isfinite(htop) or htop < 2.0 or max_weight > 0.5:
+        return "collapsed"
+    h_std = float(th.MEAN_FIELD.predict("H", n=TRAIN_N, lam=1.0, sigma=SIGMA))
+    if abs(b) <= 0.1 and abs(dH) <= 0.5 and local >= -0.05 and abs(h512 - h_std) <= 0.5:
+        return "entropy-invariant"
+    if 0.9 <= b <= 1.1:
+        return "standard-like"
+    return "partially-compensated"
+
+
+def classify_needle(ns, share) -> tuple[str, float]:
+    """(P2 verdict, fade ratio p*(n_max)/p*(512))."""
+    i512 = list(ns).index(TRAIN_N)
+    ratio = float(share[-1] / share[i512]) if share[i512] > 0 else 0.0
+    return ("no-fading" if ratio >= 0.5 else "fading"), ratio
+
+
+# -- theory rows ---------------------------------------------------------------------
+def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
+    """The theory's H(n), p*(n) at Δ = 3 and verdicts for ``wf`` (``kind`` None: empty row)."""
+    nsf = np.asarray(ns, dtype=float)
+    row: dict[str, Any] = {"kind": wf.kind, "entropy_by_n": None, "needle_by_n": None, "verdict": None,
+                           "needle_verdict": None, "slope": None, "note": ""}
+    if wf.kind is None:
+        row["note"] = "no theory for a user's function: verdicts are measured only"
+        return row
+    D = FADE_DELTA
+    if wf.kind == "multiplier":
+        m = np.asarray(wf.multiplier(nsf), dtype=float) * np.ones_like(nsf)
+        H = th.MEAN_FIELD.function("H")(nsf, m, SIGMA)
+        frozen = m * SIGMA >= th.FREEZING.function("lam_freeze")(nsf, SIGMA)
+        p = th.NEEDLE.function("p_flat")(nsf, D, m)
+        row.update(entropy_by_n=H, needle_by_n=p, frozen_from_n=(int(nsf[frozen][0]) if frozen.any() else None),
+                   note="mean field ln n − m(n)²σ²/2; rows freeze where m σ ≥ √(2 ln n)")
+        row["verdict"] = "collapsed" if frozen[-1] else classify_entropy(ns, H)
+    elif wf.kind == "sigmoid":
+        H = th.MEAN_FIELD.function("H")(nsf, 1.0, SIGMA)
+        p = tv.SIGMOID.function("share")(nsf, D)
+        row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H),
+                   note="n·σ(x − ln n) → e^x: softmax's mean field")
+    elif wf.kind == "relu2":
+        H = tv.RELU2.function("H")(nsf) * np.ones_like(nsf)
+        p = np.ones_like(nsf)  # Δ² over n − 1 zero weights
+        row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H),
+                   note="ln n − (2 − γ); a zero background gets no weight, so p* = 1 on P2")
+    elif wf.kind == "clipped":
+        g, z = wf.params["gamma"], wf.params["zeta"]
+        zf = tv.CLIPPED.function("zero_fraction")(nsf, g, z, SIGMA)
+        alive_keys = nsf * (1.0 - zf)
+        a = tv.CLIPPED.function("needle_weight")(nsf, D, g, z)
+        b = tv.CLIPPED.function("background_weight")(nsf, D, g, z)
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where the whole row is clipped away
+            p = np.where(np.asarray(a) > 0, th.NEEDLE.function("share")(nsf, a, b), 0.0)
+        row.update(needle_by_n=p, zero_fraction_by_n=zf, note="zero fraction Φ((ln(n a) + σ²/2)/σ) → 1")
+        row["verdict"] = "collapsed" if alive_keys[-1] < 1.0 else "standard-like"
+    elif wf.kind == "diff":
+        lam = wf.params["lambda"]
+        p = tv.DIFF.function("needle_share_flat")(nsf, D, lam)
+        row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
+                   note="i.i.d. key weights (entropy-iid-weights): slope 1; needle share common-mode closed form")
+    elif wf.kind == "linear":
+        g = _gen(seed, 0, 99, "cpu")
+        q = torch.randn(1, d, generator=g, dtype=torch.float64)
+        from probes.designs.attention import LinearAttention
+
+        kstar = D * math.sqrt(d) * q[0] / (q[0] @ q[0])
+        a = float(LinearAttention.phi(q[0]) @ LinearAttention.phi(kstar))
+        b = float(LinearAttention.phi(q[0]).sum())  # φ(0) = 1
+        p = th.NEEDLE.function("share")(nsf, a, b)
+        row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
+                   note="positive feature map: i.i.d. key weights, slope 1; needle share a/(a + (n−1)b)")
+    else:
+        row.update(slope=1.0, verdict="standard-like", note="i.i.d. key weights: slope 1")
+    if row["entropy_by_n"] is not None:
+        row["slope"] = _fit(ns, row["entropy_by_n"])[0]
+        row["entropy_by_n"] = [float(v) for v in np.asarray(row["entropy_by_n"], dtype=float)]
+    if row["needle_by_n"] is not None:
+        pn = [float(v) for v in np.asarray(row["needle_by_n"], dtype=float) * np.ones_like(nsf)]
+        row["needle_by_n"] = pn
+        row["needle_verdict"], row["fade_ratio"] = classify_needle(ns, pn)
+    for k in ("zero_fraction_by_n",):
+        if k in row:
+            row[k] = [float(v) for v in np.asarray(row[k], dtype=float)]
+    return row
+
+
+# -- result and probe ----------------------------------------------------------------
+@dataclass(frozen=True)
+class EntropyResult(Result):
+    design: str
+    form: str
+    verdict: str
+    needle_verdict: str
+    matches_theory: bool | None
+    slope: float
+    local_slope: float
+    delta_H: float
+    ns: tuple
+    entropy_by_n: dict
+    row_mass_by_n: dict
+    max_weight_by_n: dict
+    dead_rows_by_n: dict
+    needle_by_n: dict
+    fade_ratio: dict
+    needle_noise_by_n: dict
+    noise_fade_ratio: float
+    theory: dict
+    gate: dict
+    params: dict
+    rows: int
+    d: int
+    seed: int
+    dtype: str
+    device: str
+
+
+_GATE_CACHE: dict = {}
+
+
+def gate(ns, *, rows: int, d: int, seed: int, dtype, device) -> dict:
+    """Standard softmax against the mean field ln n − σ²/2 on the probe's own inputs."""
+    key = (tuple(ns), rows, d, seed, str(dtype), str(device))
+    if key not in _GATE_CACHE:
+        from probes.designs.normalizers import Softmax
+
+        wf = _from_normalizer(Softmax(), "softmax")
+        meas = _measure_noise(wf, ns, rows, d, seed, dtype, device)
+        pred = th.MEAN_FIELD.function("H")(np.asarray(ns, dtype=float), 1.0, SIGMA)
+        err = [abs(h - p) for n, h, p in zip(ns, meas["H"], pred) if n >= TRAIN_N]
+        worst = max(err) if err else float("nan")
+        _GATE_CACHE[key] = {"passed": bool(math.isfinite(worst) and worst <= GATE_TOL),
+                            "max_abs_error": worst, "tol": GATE_TOL,
+                            "softmax_entropy_by_n": {str(n): h for n, h in zip(ns, meas["H"])}}
+    return _GATE_CACHE[key]
+
+
+def _ns(n_min: int, n_max: int) -> tuple[int, ...]:
+    for name, v in (("n_min", n_min), ("n_max", n_max)):
+        if v < 2 or v & (v - 1):
+            raise InputError(f"{name}={v}: use a power of two ≥ 2")
+    if not n_min <= TRAIN_N < n_max:
+        raise InputError(f"n range [{n_min}, {n_max}] must contain the training length {TRAIN_N} and go beyond it")
+    return tuple(2**k for k in range(int(math.log2(n_min)), int(math.log2(n_max)) + 1))
+
+
+def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: int = 512, d: int = 64,
+          n_min: int = 64, n_max: int = 1 << 16, needle_rows: int | None = None, head: int = 0,
+          noise_needle: bool = True) -> EntropyResult:
+    """Run P1-P3 on ``subject`` (see :func:`weights_function`) and judge it against its theory row."""
+    if rows < 1 or d < 1:
+        raise InputError(f"rows={rows}, d={d}: both must be positive")
+    wf = weights_function(subject, head=head)
+    ns = _ns(n_min, n_max)
+    key = lambda vals: {str(n): float(v) for n, v in zip(ns, vals)}  # noqa: E731
+    g = gate(ns, rows=rows, d=d, seed=seed, dtype=dtype, device=device)
+    with torch.no_grad():
+        p1 = _measure_noise(wf, ns, rows, d, seed, dtype, device)
+        flat = {D: [_needle_flat(wf, n, D, d, seed, dtype, device) for n in ns] for D in DELTAS}
+        nr = needle_rows or (8 if wf.form == "feature-map" else min(rows, 128))
+        p3 = (_measure_noise(wf, ns, nr, d, seed, dtype, device, needle=FADE_DELTA) if noise_needle
+              else {"share": [float("nan")] * len(ns)})
+    b, local, dH, _, _ = _fit(ns, p1["H"])
+    verdict = (classify_entropy(ns, p1["H"], max_weight=p1["maxw"][-1], dead=p1["dead"][-1])
+               if g["passed"] else "gate-failed")
+    shares = {D: [s for s, _ in v] for D, v in flat.items()}
+    nv, _ = classify_needle(ns, shares[FADE_DELTA])
+    fades = {str(D): classify_needle(ns, shares[D])[1] for D in DELTAS}
+    th_row = theory_row(wf, ns, d=d, seed=seed)
+    matches = None if th_row["verdict"] is None else (th_row["verdict"] == verdict and th_row["needle_verdict"] == nv)
+    i512 = ns.index(TRAIN_N)
+    noise_ratio = (p3["share"][-1] / p3["share"][i512] if p3["share"][i512] > 0
+                   else (0.0 if p3["share"][i512] == 0 else float("nan")))
+    return EntropyResult(
+        design=wf.name, form=wf.form, verdict=verdict, needle_verdict=nv, matches_theory=matches,
+        slope=b, local_slope=local, delta_H=dH, ns=ns,
+        entropy_by_n=key(p1["H"]), row_mass_by_n=key(p1["mass"]), max_weight_by_n=key(p1["maxw"]),
+        dead_rows_by_n=key(p1["dead"]),
+        needle_by_n={str(D): key(v) for D, v in shares.items()}, fade_ratio=fades,
+        needle_noise_by_n=key(p3["share"]), noise_fade_ratio=float(noise_ratio),
+        theory=th_row, gate=g, params=dict(wf.params), rows=rows, d=d, seed=seed,
+        dtype=str(dtype).replace("torch.", ""), device=str(device))
+
+
+# -- CLI -------------------------------------------------------------------------------
+def add_audit_arguments(parser) -> None:
+    grp = parser.add_argument_group("entropy probe")
+    grp.add_argument("--entropy-rows", type=int, default=512, help="query rows per length (default 512)")
+    grp.add_argument("--entropy-d", type=int, default=64, help="q, k width for the noise probes (default 64)")
+    grp.add_argument("--entropy-max-log2n", type=int, default=16, help="longest length 2^k (default 16)")
+    grp.add_argument("--entropy-head", type=int, default=0, help="head whose normaliser is probed (default 0)")
+
+
+def audit(subject, *, seed: int, dtype, device, options: dict | None = None) -> EntropyResult:
+    o = options or {}
+    return probe(subject, seed=seed, dtype=dtype, device=device, rows=int(o.get("entropy_rows") or 512),
+                 d=int(o.get("entropy_d") or 64), n_max=1 << int(o.get("entropy_max_log2n") or 16),
+                 head=int(o.get("entropy_head") or 0))
+
+
+def markdown(result: EntropyResult) -> str:
+    th_row = result.theory
+    lines = [f"**Entropy (P1):** `{result.verdict}` (theory: `{th_row.get('verdict')}`), slope {result.slope:.3f}, "
+             f"ΔH from {TRAIN_N} = {result.delta_H:.3f}. **Needle (P2, Δ = {FADE_DELTA:g}):** "
+             f"`{result.needle_verdict}` (theory: `{th_row.get('needle_verdict')}`), fade ratio "
+             f"{result.fade_ratio[str(FADE_DELTA)]:.3g}. Gate (softmax vs mean field): "
+             f"{'passed' if result.gate['passed'] else 'FAILED'} (max error {result.gate['max_abs_error']:.3g}).", "",
+             "| n | H | H theory | row mass | max share | p* (Δ=3) | p* theory |", "|---|---|---|---|---|---|---|"]
+    the = th_row.get("entropy_by_n") or [float("nan")] * len(result.ns)
+    thp = th_row.get("needle_by_n") or [float("nan")] * len(result.ns)
+    for i, n in enumerate(result.ns):
+        k = str(n)
+        lines.append(f"| {n} | {result.entropy_by_n[k]:.4g} | {the[i]:.4g} | {result.row_mass_by_n[k]:.4g} | "
+                     f"{result.max_weight_by_n[k]:.3g} | {result.needle_by_n[str(FADE_DELTA)][k]:.3g} | {thp[i]:.3g} |")
+    return "\n".join(lines)
+
+
+def write_plots(result: EntropyResult, out_dir) -> list[str]:
+    """entropy_vs_n.png (H(n) with the theory curve) and needle_vs_n.png (p*(n) with theory)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ns = np.asarray(result.ns, dtype=float)
+    paths = []
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(ns, [result.entropy_by_n[str(int(n))] for n in ns], "o-", label=f"{result.design} (measured)")
+    ax.plot(ns, [result.gate["softmax_entropy_by_n"][str(int(n))] for n in ns], "s:", ms=3, label="softmax (gate)")
+    if result.theory.get("entropy_by_n"):
+        ax.plot(ns, result.theory["entropy_by_n"], "k--", label="theory (mean field)")
+    ax.plot(ns, np.log(ns), color="0.7", lw=1, label="ln n (uniform)")
+    ax.set(xscale="log", xlabel="keys n", ylabel="entropy H (nats)", title=f"{result.design}: {result.verdict}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / f"entropy_vs_n_{result.design}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(str(p))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for D, curve in result.needle_by_n.items():
+        ax.plot(ns, [curve[str(int(n))] for n in ns], "o-", ms=3, label=f"P2 Δ = {float(D):g}")
+    ax.plot(ns, [result.needle_noise_by_n[str(int(n))] for n in ns], "^-", ms=3, label=f"P3 noise, Δ = {FADE_DELTA:g}")
+    if result.theory.get("needle_by_n"):
+        ax.plot(ns, result.theory["needle_by_n"], "k--", label=f"theory Δ = {FADE_DELTA:g}")
+    ax.set(xscale="log", yscale="log", xlabel="keys n", ylabel="needle share p*",
+           title=f"{result.design}: {result.needle_verdict}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / f"needle_vs_n_{result.design}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(str(p))
+    return paths
