@@ -2,7 +2,8 @@
 
 Probes (n = 2⁶ … 2¹⁶ keys, rows chunked so memory stays bounded, seeded):
 
-* **P1 pure noise.** q, k ~ N(0, I_d), logits q·k/√d (σ² = 1 on average).
+* **P1 pure noise.** k ~ N(0, I_d), q uniform on the sphere |q| = √d, so the
+  logits q·k/√d are exactly i.i.d. N(0, 1) in every row.
   H(n) of each row (of |w|/Σ|w|, so sub- or super-normalised rows and signed
   DiffAttn rows are covered), the least-squares slope b of H in ln n over
   [512, n_max], the local slope at the top, ΔH = H(n_max) − H(512), the row
@@ -242,6 +243,11 @@ def _row_stats(w: torch.Tensor, needle: bool = False) -> dict[str, torch.Tensor]
     return out
 
 
+def _sphere(q: torch.Tensor) -> torch.Tensor:
+    """Queries on the sphere |q| = √d, so that q·k/√d ~ N(0, 1) exactly for k ~ N(0, I) (Su's |q| = √d)."""
+    return q * (math.sqrt(q.shape[-1]) / q.norm(dim=-1, keepdim=True))
+
+
 def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, tag: int, dtype, device,
                     needle: float | None):
     """Yield (rows_chunk, n) weights on Gaussian inputs (P1; P3 when ``needle`` is a margin)."""
@@ -250,9 +256,9 @@ def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, t
     chunk = max(1, min(rows, CHUNK_ELEMENTS // n))
     if wf.form == "logits" or wf.form == "two-map":
         k = torch.randn(n, d, **kw)
-        q = torch.randn(rows, d, **kw)
+        q = _sphere(torch.randn(rows, d, **kw))
         if wf.form == "two-map":
-            k2, q2 = torch.randn(n, d, **kw), torch.randn(rows, d, **kw)
+            k2, q2 = torch.randn(n, d, **kw), _sphere(torch.randn(rows, d, **kw))
         for i in range(0, rows, chunk):
             x = q[i: i + chunk] @ k.T / math.sqrt(d)
             if wf.form == "two-map":
@@ -268,7 +274,7 @@ def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, t
                 yield wf.fn(x)
     else:  # feature-map: the needle key k* = Δ√d q/|q|² scores exactly Δ against its own query
         k = torch.randn(n, d, **kw)
-        q = torch.randn(rows, d, **kw)
+        q = _sphere(torch.randn(rows, d, **kw))
         if needle is None:
             for i in range(0, rows, chunk):
                 yield wf.fn(q[i: i + chunk], k)
@@ -603,3 +609,46 @@ def write_plots(result: EntropyResult, out_dir) -> list[str]:
     plt.close(fig)
     paths.append(str(p))
     return paths
+
+
+# -- the verdict table ---------------------------------------------------------------
+def verdict_table(names, **kw) -> list[dict]:
+    """One row per design: measured and theory verdicts for P1 and P2 (``kw`` as :func:`probe`)."""
+    rows = []
+    for name in names:
+        r = probe(name, **kw)
+        top = str(r.ns[-1])
+        rows.append({"design": r.design, "p1": r.verdict, "p1_theory": r.theory["verdict"],
+                     "p2": r.needle_verdict, "p2_theory": r.theory["needle_verdict"],
+                     "match": r.matches_theory, "slope": r.slope, "H_top": r.entropy_by_n[top],
+                     "max_share_top": r.max_weight_by_n[top], "dead_top": r.dead_rows_by_n[top],
+                     "fade_ratio": r.fade_ratio[str(FADE_DELTA)], "params": r.params})
+    return rows
+
+
+def _main(argv=None) -> int:  # python -m probes.entropy [--rows R] [--max-log2n K] [names...]
+    import argparse
+
+    from probes.designs.zoo import ZOO
+
+    ap = argparse.ArgumentParser(prog="python -m probes.entropy", description="entropy/fading verdict table")
+    ap.add_argument("names", nargs="*", help="zoo names (default: the whole zoo)")
+    ap.add_argument("--rows", type=int, default=512)
+    ap.add_argument("--max-log2n", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    table = verdict_table(a.names or ZOO, rows=a.rows, n_max=1 << a.max_log2n, seed=a.seed, noise_needle=False)
+    print("| design | P1 verdict | P1 theory | P2 verdict | P2 theory | match | slope | H(n_max) | max share "
+          "| fade ratio (Δ=3) | params |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for t in table:
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items()
+                           if k not in ("head",))
+        print(f"| {t['design']} | {t['p1']} | {t['p1_theory']} | {t['p2']} | {t['p2_theory']} | "
+              f"{'yes' if t['match'] else 'NO'} | {t['slope']:.3f} | {t['H_top']:.3f} | {t['max_share_top']:.3g} | "
+              f"{t['fade_ratio']:.3g} | {params} |")
+    return 0 if all(t["match"] for t in table) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())
