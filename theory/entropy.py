@@ -78,9 +78,10 @@ FLAT.prediction("H0_calibrated", H_MF, [n, lam, sigma])
 LAM_FREEZE = sp.sqrt(2 * sp.log(n)) / sigma
 FREEZING = Derivation(
     "entropy-freezing",
-    statement="The mean field fails at λσ = √(2 ln n): there the tilted mean λσ² reaches the typical "
-              "maximum σ√(2 ln n) and the mean-field H reaches 0; a multiplier λ = ln n (Chiang & Cholak) "
-              "is past this line for n > e².",
+    statement="The mean field holds while λσ < √(ln n) (the partition sum concentrates) and fails at "
+              "λσ = √(2 ln n): there the tilted mean λσ² reaches the typical maximum σ√(2 ln n) and the "
+              "mean-field H reaches 0; a multiplier λ = ln n (Chiang & Cholak) is past this line for n > e². "
+              "In between lies a crossover with no closed form at practical n.",
     assumptions=["max of n i.i.d. N(0, σ²) ≈ σ√(2 ln n) (extreme-value leading order)"],
     source="derived (random-energy-model freezing)",
 )
@@ -89,7 +90,13 @@ FREEZING.step("tilted mean at λ_c equals σ√(2 ln n)", (lam * sigma**2).subs(
 FREEZING.step("mean-field H at λ_c is 0", H_MF.subs(lam, LAM_FREEZE), 0)
 FREEZING.step("λ = ln n exceeds √(2 ln n) once ln n = 2 + ε",
               sp.simplify((2 + eps) ** 2 - 2 * (2 + eps)) > 0, how="true")
+_m2 = sp.integrate(sp.exp(2 * lam * x) * _phi, (x, -sp.oo, sp.oo))
+FREEZING.step("relative variance of one key's weight E e^{2λs}/(E e^{λs})² = e^{λ²σ²}", _m2 / _mgf**2,
+              sp.exp(lam**2 * sigma**2))
+FREEZING.step("the partition sum concentrates (relative variance (e^{λ²σ²} − 1)/n < 1) while λσ < √(ln(n+1))",
+              ((sp.exp(lam**2 * sigma**2) - 1) / n).subs(lam, sp.sqrt(sp.log(n + 1)) / sigma), 1)
 FREEZING.prediction("lam_freeze", LAM_FREEZE, [n, sigma])
+FREEZING.prediction("lam_valid", sp.sqrt(sp.log(n)) / sigma, [n, sigma])
 
 # -- Su's log n scale under Gaussian logits --------------------------------------
 LN512 = sp.log(512)
