@@ -236,7 +236,8 @@ def _row_stats(w: torch.Tensor, needle: bool = False) -> dict[str, torch.Tensor]
     alive = tot > 0
     p = a / torch.where(alive, tot, torch.ones_like(tot)).unsqueeze(-1)
     H = -torch.xlogy(p, p).sum(-1)
-    out = {"H": H, "alive": alive, "mass": w.sum(-1), "maxw": p.amax(-1)}
+    out = {"H": H, "alive": alive, "mass": w.sum(-1), "maxw": p.amax(-1),
+           "zero": (w == 0).to(w.dtype).mean(-1)}
     if needle:
         out["share"] = torch.where(alive, p[..., 0], torch.zeros_like(tot))
         out["raw"] = w[..., 0]
@@ -317,9 +318,9 @@ def _mean(xs: list[torch.Tensor], mask: list[torch.Tensor] | None = None) -> flo
 
 
 def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[str, list[float]]:
-    out = {k: [] for k in ("H", "mass", "maxw", "dead", "share")}
+    out = {k: [] for k in ("H", "mass", "maxw", "dead", "share", "zero")}
     for n in ns:
-        acc = {k: [] for k in ("H", "alive", "mass", "maxw", "share")}
+        acc = {k: [] for k in ("H", "alive", "mass", "maxw", "share", "zero")}
         for w in _weights_chunks(wf, n, rows, d, seed, 1 if needle is None else 3, dtype, device, needle):
             if not bool(torch.isfinite(w).all()):
                 raise InputError(f"{wf.name}: weights at n = {n} contain NaN or Inf; the entropy probe needs "
@@ -332,9 +333,66 @@ def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[st
         out["mass"].append(_mean(acc["mass"]))
         out["maxw"].append(_mean(acc["maxw"], acc["alive"]))
         out["dead"].append(1.0 - _mean([a.to(torch.float64) for a in acc["alive"]]))
+        out["zero"].append(_mean(acc["zero"]))
         if needle is not None:
             out["share"].append(_mean(acc["share"]))
     return out
+
+
+def noise_logits(n: int, rows: int, *, d: int = 64, seed: int = 0, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """The P1 logits, (rows, n), i.i.d. N(0, 1): q on the sphere |q| = √d, k ~ N(0, I_d), q·k/√d."""
+    g = _gen(seed, n, 1, device)
+    k = torch.randn(n, d, generator=g, dtype=dtype, device=device)
+    q = _sphere(torch.randn(rows, d, generator=g, dtype=dtype, device=device))
+    return q @ k.T / math.sqrt(d)
+
+
+def sphere_entropy_offset(lam: float, d: int, grid: int = 400_001) -> float:
+    """(H − ln n)/d in Su's large-n regime, by quadrature over the angle between q and k.
+
+    c = cos(q, k) for k uniform on the sphere in R^d has density ∝ (1 − c²)^{(d−3)/2}
+    (Su, kexue.fm/archives/8823); the expectations are done by quadrature on a grid in
+    log space. Returns (ln E e^{λdc} − λd E_tilt c)/d, which theory.entropy.SU_LAPLACE
+    says tends to −½ ln φ at λ = 1.
+    """
+    from scipy.special import logsumexp
+
+    if d < 4 or lam <= 0:
+        raise InputError(f"lam={lam}, d={d}: need lam > 0 and d ≥ 4")
+    c = np.linspace(-1.0, 1.0, grid)[1:-1]
+    log_w = 0.5 * (d - 3) * np.log1p(-c * c)
+    a = lam * d * c + log_w
+    ln_mean = logsumexp(a) - logsumexp(log_w)
+    t = np.exp(a - a.max())
+    tilted = float((t * c).sum() / t.sum())
+    return float((ln_mean - lam * d * tilted) / d)
+
+
+def diff_noise_gain(lam: float, n: int, *, rows: int = 64, delta: float = FADE_DELTA, common_mode: bool = True,
+                    d: int = 64, seed: int = 0, dtype=torch.float64, device="cpu") -> dict:
+    """Signal-to-noise gain of a₁ − λa₂ over a₁ alone, for a needle over N(0, 1) noise (Ye et al. 2024).
+
+    Map 1 sees the noise with key 0 set to Δ; map 2 sees the same noise (``common_mode``)
+    or an independent draw. With unit i.i.d. values the noise of a map w is √(Σ_{j≠0} w_j²),
+    the signal w₀. Returns the mean measured gain, the mean theory gain
+    (1 − p*)/|1 − p* − λ|·|1 − λe^{σ²/2−Δ}/(1 − p*)| at the measured p*
+    (theory.softmax_variants.DIFF "gain_noise"), the gain without the signal-loss factor, and mean p*.
+    """
+    x = noise_logits(n, rows, d=d, seed=seed, dtype=dtype, device=device)
+    x2 = x.clone() if common_mode else noise_logits(n, rows, d=d, seed=seed + 7777, dtype=dtype, device=device)
+    x[:, 0] = delta
+    a1, a2 = torch.softmax(x, -1), torch.softmax(x2, -1)
+    w = a1 - lam * a2
+
+    def snr(m):
+        return m[:, 0] / m[:, 1:].pow(2).sum(-1).sqrt()
+
+    gain = (snr(w) / snr(a1)).abs()
+    p = a1[:, 0].cpu().numpy()
+    theory = tv.DIFF.function("gain_noise")(p, lam, delta, SIGMA)
+    plain = tv.DIFF.function("gain")(p, lam)
+    return {"gain": float(gain.mean()), "theory": float(np.mean(theory)), "theory_without_signal_loss":
+            float(np.mean(plain)), "p_star": float(p.mean()), "n": n, "lam": lam, "common_mode": common_mode}
 
 
 # -- verdicts -----------------------------------------------------------------------
@@ -465,6 +523,7 @@ class EntropyResult(Result):
     row_mass_by_n: dict
     max_weight_by_n: dict
     dead_rows_by_n: dict
+    zero_fraction_by_n: dict
     needle_by_n: dict
     fade_ratio: dict
     needle_noise_by_n: dict
@@ -540,7 +599,7 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
         design=wf.name, form=wf.form, verdict=verdict, needle_verdict=nv, matches_theory=matches,
         slope=b, local_slope=local, delta_H=dH, ns=ns,
         entropy_by_n=key(p1["H"]), row_mass_by_n=key(p1["mass"]), max_weight_by_n=key(p1["maxw"]),
-        dead_rows_by_n=key(p1["dead"]),
+        dead_rows_by_n=key(p1["dead"]), zero_fraction_by_n=key(p1["zero"]),
         needle_by_n={str(D): key(v) for D, v in shares.items()}, fade_ratio=fades,
         needle_noise_by_n=key(p3["share"]), noise_fade_ratio=float(noise_ratio),
         theory=th_row, gate=g, params=dict(wf.params), rows=rows, d=d, seed=seed,

@@ -12,7 +12,8 @@
   the zero fraction is Φ((ln(n a) + σ²/2)/σ) → 1 for fixed γ, and constant for γ = −α/n.
 * DiffAttn (Ye et al. 2024, arXiv 2410.05258): rows of a₁ − λa₂ sum to 1 − λ;
   λ_init(l) = 0.8 − 0.6e^{−0.3 l} (0-based depth l); with a common-mode
-  background the noise shrinks by |1 − p* − λ|/(1 − p*).
+  background the noise shrinks by |1 − p* − λ|/(1 − p*); over noise the signal
+  also loses λ·e^{σ²/2−Δ}/(1 − p*) (the needle key's weight in the second map).
 """
 from __future__ import annotations
 
@@ -128,6 +129,13 @@ DIFF.step("common-mode background weight ratio: (1 − p*)·u − λ·u relative
           ((1 - p) - lam) / (1 - p), 1 - lam / (1 - p))
 _q = sp.Symbol("q", positive=True)  # q = 1 − λ > 0 (λ below 1, as λ_init is)
 DIFF.step("gain → 1/(1 − λ) as p* → 0 (λ < 1)", sp.limit(GAIN.subs(lam, 1 - _q), p, 0), 1 / _q)
+_qn = sp.Symbol("q2", positive=True)  # weight of the needle key in map 2 (where it scores as noise)
+_sig_ratio = 1 - lam * sp.exp(sigma**2 / 2 - Delta) / (1 - p)
+DIFF.step("over noise the second map also weighs the needle key: signal ratio (p* − λq)/p* with "
+          "q = p* e^{s₀−Δ}/(1 − p*) and E e^{s₀} = e^{σ²/2}",
+          ((p - lam * _qn) / p).subs(_qn, p * sp.exp(sigma**2 / 2 - Delta) / (1 - p)), _sig_ratio)
+GAIN_NOISE = GAIN * sp.Abs(_sig_ratio)
+DIFF.prediction("gain_noise", GAIN_NOISE, [p, lam, Delta, sigma])
 DIFF.prediction("lambda_init", LAM_INIT, [l])
 DIFF.prediction("gain", GAIN, [p, lam])
 DIFF.prediction("needle_share_flat",
