@@ -44,7 +44,8 @@ from probes.result import Result
 from theory import entropy as th
 from theory import softmax_variants as tv
 
-__all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "weights_function", "from_callable", "reference",
+__all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "weights_function", "from_callable", "from_normalizer",
+           "reference", "noise_logits", "sphere_entropy_offset", "diff_noise_gain", "verdict_table",
            "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
            "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
 
@@ -105,12 +106,13 @@ def _slice_head(norm: nn.Module, head: int) -> nn.Module:
     return out
 
 
-def _from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunction:
+def from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunction:
     norm = _slice_head(norm, head).eval()
     nname = getattr(norm, "name", type(norm).__name__)
 
     def fn(x, norm=norm):
-        w = norm(x, None)
+        with torch.no_grad():
+            w = norm(x, None)
         return w.reshape(x.shape) if w.dim() > x.dim() else w
 
     mult, params = _theory_multiplier(nname, norm)
@@ -173,9 +175,9 @@ def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
             if isinstance(mod, LinearAttention):
                 return _from_linear(mod, name)
             if isinstance(mod, Normalizer):
-                return _from_normalizer(mod, name, head)
+                return from_normalizer(mod, name, head)
         if spec is not None and spec.attention == "standard":
-            return _from_normalizer(make_normalizer(spec.normalizer, 1), name, 0)
+            return from_normalizer(make_normalizer(spec.normalizer, 1), name, 0)
     if callable(subject) and not isinstance(subject, nn.Module):
         return from_callable(subject, name=getattr(subject, "__name__", "callable"))
     raise InputError(f"design {name!r}: the entropy probe needs a weights function (logits → weights); "
@@ -547,7 +549,7 @@ def gate(ns, *, rows: int, d: int, seed: int, dtype, device) -> dict:
     if key not in _GATE_CACHE:
         from probes.designs.normalizers import Softmax
 
-        wf = _from_normalizer(Softmax(), "softmax")
+        wf = from_normalizer(Softmax(), "softmax")
         meas = _measure_noise(wf, ns, rows, d, seed, dtype, device)
         pred = th.MEAN_FIELD.function("H")(np.asarray(ns, dtype=float), 1.0, SIGMA)
         err = [abs(h - p) for n, h, p in zip(ns, meas["H"], pred) if n >= TRAIN_N]
