@@ -199,3 +199,31 @@ def test_shiftssmax_registered_as_appended_normaliser():
     assert list(NORMALIZERS)[-1] == "shiftssmax" and "ssmax" in NORMALIZERS
     assert zoo.parse("shiftssmax").normalizer == "shiftssmax"
     assert np.isfinite(E.probe("shiftssmax", **SMALL).slope)
+
+
+def test_cli_options_parse():
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    E.add_audit_arguments(ap)
+    ns = ap.parse_args(["--entropy-rows", "16", "--entropy-max-log2n", "10", "--entropy-head", "1"])
+    assert (ns.entropy_rows, ns.entropy_max_log2n, ns.entropy_head, ns.entropy_d) == (16, 10, 1, 64)
+
+
+def test_noise_logits_are_unit_gaussian():
+    x = E.noise_logits(4096, 8, seed=2)
+    assert x.shape == (8, 4096)
+    assert float(x.std(-1).min()) > 0.95 and float(x.std(-1).max()) < 1.05  # every row, not just on average
+
+
+def test_sphere_offset_tends_to_half_log_phi():
+    assert E.sphere_entropy_offset(1.0, 4000) == pytest.approx(-th.SU_LAPLACE.predict("su_constant"), abs=1e-3)
+    with pytest.raises(InputError):
+        E.sphere_entropy_offset(1.0, 2)
+
+
+def test_diff_gain_common_mode_vs_independent():
+    cm = E.diff_noise_gain(0.5, 2048, rows=32, seed=1)
+    ind = E.diff_noise_gain(0.5, 2048, rows=32, seed=1, common_mode=False)
+    assert cm["gain"] == pytest.approx(cm["theory"], rel=0.03)
+    assert ind["gain"] < 1.1 < cm["gain"]
