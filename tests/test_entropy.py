@@ -227,3 +227,10 @@ def test_diff_gain_common_mode_vs_independent():
     ind = E.diff_noise_gain(0.5, 2048, rows=32, seed=1, common_mode=False)
     assert cm["gain"] == pytest.approx(cm["theory"], rel=0.03)
     assert ind["gain"] < 1.1 < cm["gain"]
+
+
+def test_a_failed_gate_blocks_every_verdict(monkeypatch):
+    monkeypatch.setattr(E, "_GATE_CACHE", {})
+    monkeypatch.setattr(E, "GATE_TOL", 1e-9)  # no finite sample matches the mean field this closely
+    r = E.probe("logn", rows=16, n_max=1 << 10, noise_needle=False)
+    assert r.verdict == "gate-failed" and not r.gate["passed"]
