@@ -18,12 +18,15 @@ def test_row_sums(claim):
     model = zoo.build("diff", seed=SEED, n_layers=2)
     x = torch.randn(2, 24, model.d_model, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64)
     attn = [m for m in model.modules() if isinstance(m, DiffAttention)]
-    for i, (w, a) in enumerate(zip(model.attention_weights(x), attn)):
+    with torch.no_grad():
+        maps = model.attention_weights(x)
+    for i, (w, a) in enumerate(zip(maps, attn)):
         err = float((w.sum(-1) - (1 - a.lam().detach())).abs().max())
         claim.less(f"max |row sum − (1 − λ)|, layer {i}", err, 1e-12)
     # premise broken: one softmax map (standard attention)
     std = zoo.build("nope", seed=SEED, n_layers=1)
-    w = std.attention_weights(x)[0]
+    with torch.no_grad():
+        w = std.attention_weights(x)[0]
     lam = float(attn[0].lam().detach())
     claim.control.greater("max |row sum − (1 − λ)| for a single softmax map", float((w.sum(-1) - (1 - lam)).abs().max()),
                           1e-3)
