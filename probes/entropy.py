@@ -168,6 +168,9 @@ def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
     module = getattr(subject, "module", subject)
     name = getattr(subject, "name", type(module).__name__)
     spec = getattr(subject, "zoo_spec", None)
+    heads = getattr(module, "n_heads", None)
+    if head < 0 or (isinstance(heads, int) and head >= heads):
+        raise InputError(f"--entropy-head {head}: design {name!r} has {heads} heads; pick 0..{(heads or 1) - 1}")
     if isinstance(module, nn.Module):
         for mod in module.modules():
             if isinstance(mod, DiffAttention):
@@ -228,8 +231,13 @@ def reference(name: str) -> WeightsFunction:
 
 
 # -- measurement ---------------------------------------------------------------------
-def _gen(seed: int, n: int, tag: int, device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(int(seed) * 1_000_003 + 7919 * tag + n)
+def _gen(seed: int, n: int, tag: int) -> torch.Generator:
+    """A CPU generator per (seed, n, probe): the same draws on every device."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + 7919 * tag + n)
+
+
+def _randn(g: torch.Generator, *shape: int, dtype, device) -> torch.Tensor:
+    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
 
 
 def _row_stats(w: torch.Tensor, needle: bool = False) -> dict[str, torch.Tensor]:
@@ -254,14 +262,14 @@ def _sphere(q: torch.Tensor) -> torch.Tensor:
 def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, tag: int, dtype, device,
                     needle: float | None):
     """Yield (rows_chunk, n) weights on Gaussian inputs (P1; P3 when ``needle`` is a margin)."""
-    g = _gen(seed, n, tag, device)
-    kw = dict(generator=g, dtype=dtype, device=device)
+    g = _gen(seed, n, tag)
+    kw = dict(dtype=dtype, device=device)
     chunk = max(1, min(rows, CHUNK_ELEMENTS // n))
     if wf.form == "logits" or wf.form == "two-map":
-        k = torch.randn(n, d, **kw)
-        q = _sphere(torch.randn(rows, d, **kw))
+        k = _randn(g, n, d, **kw)
+        q = _sphere(_randn(g, rows, d, **kw))
         if wf.form == "two-map":
-            k2, q2 = torch.randn(n, d, **kw), _sphere(torch.randn(rows, d, **kw))
+            k2, q2 = _randn(g, n, d, **kw), _sphere(_randn(g, rows, d, **kw))
         for i in range(0, rows, chunk):
             x = q[i: i + chunk] @ k.T / math.sqrt(d)
             if wf.form == "two-map":
@@ -276,8 +284,8 @@ def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, t
                     x[:, 0] = needle
                 yield wf.fn(x)
     else:  # feature-map: the needle key k* = Δ√d q/|q|² scores exactly Δ against its own query
-        k = torch.randn(n, d, **kw)
-        q = _sphere(torch.randn(rows, d, **kw))
+        k = _randn(g, n, d, **kw)
+        q = _sphere(_randn(g, rows, d, **kw))
         if needle is None:
             for i in range(0, rows, chunk):
                 yield wf.fn(q[i: i + chunk], k)
@@ -300,8 +308,7 @@ def _needle_flat(wf: WeightsFunction, n: int, delta: float, d: int, seed: int, d
         x[0, 0] = delta
         w = wf.fn(x, x2)
     else:
-        g = _gen(seed, 0, 99, device)
-        q = torch.randn(1, d, generator=g, dtype=dtype, device=device)
+        q = _randn(_gen(seed, 0, 99), 1, d, dtype=dtype, device=device)
         k = torch.zeros(n, d, dtype=dtype, device=device)
         k[0] = delta * math.sqrt(d) * q[0] / (q[0] @ q[0])
         w = wf.fn(q, k)
@@ -343,9 +350,9 @@ def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[st
 
 def noise_logits(n: int, rows: int, *, d: int = 64, seed: int = 0, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """The P1 logits, (rows, n), i.i.d. N(0, 1): q on the sphere |q| = √d, k ~ N(0, I_d), q·k/√d."""
-    g = _gen(seed, n, 1, device)
-    k = torch.randn(n, d, generator=g, dtype=dtype, device=device)
-    q = _sphere(torch.randn(rows, d, generator=g, dtype=dtype, device=device))
+    g = _gen(seed, n, 1)
+    k = _randn(g, n, d, dtype=dtype, device=device)
+    q = _sphere(_randn(g, rows, d, dtype=dtype, device=device))
     return q @ k.T / math.sqrt(d)
 
 
@@ -484,8 +491,7 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
         row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
                    note="i.i.d. key weights (entropy-iid-weights): slope 1; needle share common-mode closed form")
     elif wf.kind == "linear":
-        g = _gen(seed, 0, 99, "cpu")
-        q = torch.randn(1, d, generator=g, dtype=torch.float64)
+        q = _randn(_gen(seed, 0, 99), 1, d, dtype=torch.float64, device="cpu")
         from probes.designs.attention import LinearAttention
 
         kstar = D * math.sqrt(d) * q[0] / (q[0] @ q[0])

@@ -95,6 +95,8 @@ def test_ssmax_head_slice_reads_that_heads_s():
         assert torch.allclose(wf.fn(x), ref, atol=1e-12)
     with pytest.raises(InputError, match="heads"):
         E.weights_function(model, head=99)
+    with pytest.raises(InputError, match="heads"):
+        E.weights_function(zoo.build("relu2", seed=0), head=4)  # 4 heads: 0..3
 
 
 def test_diff_rows_sum_to_one_minus_lambda():
