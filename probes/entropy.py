@@ -18,9 +18,12 @@ Probes (n = 2⁶ … 2¹⁶ keys, rows chunked so memory stays bounded, seeded):
 * **P3 needle over noise.** As P1 with key 0's logit set to Δ = 3.
 
 Theory (``theory.entropy``, ``theory.softmax_variants``) gives each design's
-row: mean-field H(n), slope and p*(n), classified by the same rules. The gate:
-standard softmax, on the same inputs, must match H = ln n − ½ within
-:data:`GATE_TOL` at every n ≥ 512 before any design is judged.
+row: mean-field H(n), slope and p*(n), classified by the same rules. A length
+multiplier m(n) is judged by the mean field only while mσ ≤ √(ln n) over the
+judged range, as ``collapsed`` when mσ ≥ √(2 ln n) throughout, and not at all
+in between (the crossover; e.g. SSMax at s = 0.43). The gate: standard softmax,
+on the same inputs, must match H = ln n − ½ within :data:`GATE_TOL` at every
+n ≥ 512, else every P1 verdict is ``gate-failed``.
 
 Sources: Su, kexue.fm/archives/8823 and 9034; Nakanishi 2025, arXiv 2501.19399;
 Chiang & Cholak 2022, arXiv 2202.12172. Position terms are not applied: the
@@ -57,7 +60,7 @@ DELTAS = (2.0, 3.0, 5.0)
 FADE_DELTA = 3.0
 GATE_TOL = 0.05          # nats; the finite-n correction (e^{σ²}−1)/2n is < 0.002 at n ≥ 512
 CHUNK_ELEMENTS = 1 << 22  # logits held at once (32 MiB in float64)
-SIGMA = 1.0               # logit std of q·k/√d for unit Gaussian q, k
+SIGMA = 1.0               # logit std of q·k/√d for |q| = √d, k ~ N(0, I_d)
 
 
 # -- weights functions ---------------------------------------------------------------
