@@ -21,6 +21,7 @@ __all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
 # and ``JSON_KEY``; optional ``add_audit_arguments(parser)`` and ``write_plots(result, out_dir)``.
 AUDIT_PROBES: dict[str, str] = {
     "position-counting": "probes.position_counting",
+    "entropy": "probes.entropy",
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.

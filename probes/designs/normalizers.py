@@ -146,3 +146,25 @@ NORMALIZERS = {c.name: c for c in (Softmax, Softmax1, ReLU2, Sigmoid, L2, Exp, L
 def make_normalizer(name: str, n_heads: int) -> Normalizer:
     cls = NORMALIZERS[name]
     return cls(n_heads) if cls is SSMax else cls()
+
+
+class ShiftSSMax(Normalizer):
+    """softmax(x − s·ln t): a mis-transcribed "SSMax" (the shift, not the multiplier).
+
+    By shift invariance this is plain softmax for every s; the entropy probe and
+    the SSMax claims use it as the negative control that must be caught.
+    """
+
+    name, row_normalised = "shiftssmax", True
+
+    def __init__(self, n_heads: int = 1, s_init: float = 0.43):
+        super().__init__()
+        self.s = nn.Parameter(torch.full((n_heads, 1, 1), float(s_init)))
+
+    def forward(self, logits, mask):
+        t = keys_seen(mask, logits.shape[-2], logits.shape[-1], logits)
+        shifted = logits - self.s.to(logits.dtype) * torch.log(t)
+        return torch.softmax(_masked(shifted, mask, float("-inf")), dim=-1)
+
+
+NORMALIZERS[ShiftSSMax.name] = ShiftSSMax

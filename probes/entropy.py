@@ -1,0 +1,734 @@
+"""Entropy against length, and needle fading, for any attention weights function.
+
+Probes (n = 2⁶ … 2¹⁶ keys, rows chunked so memory stays bounded, seeded):
+
+* **P1 pure noise.** k ~ N(0, I_d), q uniform on the sphere |q| = √d, so the
+  logits q·k/√d are exactly i.i.d. N(0, 1) in every row.
+  H(n) of each row (of |w|/Σ|w|, so sub- or super-normalised rows and signed
+  DiffAttn rows are covered), the least-squares slope b of H in ln n over
+  [512, n_max], the local slope at the top, ΔH = H(n_max) − H(512), the row
+  mass Σw, the largest share and the fraction of dead (all-zero) rows.
+  Verdicts: ``collapsed`` (dead rows, H(n_max) < 2 or a share > ½),
+  ``entropy-invariant`` (|b| ≤ 0.1, |ΔH| ≤ 0.5, local slope ≥ −0.05 and
+  H(512) within 0.5 of softmax's), ``standard-like`` (0.9 ≤ b ≤ 1.1), else
+  ``partially-compensated``.
+* **P2 needle over a flat background.** Logits [Δ, 0, …, 0], Δ ∈ {2, 3, 5};
+  p* = |w₀|/Σ|w|, fade ratio p*(n_max)/p*(512); ``no-fading`` iff the ratio at
+  Δ = 3 is ≥ ½, else ``fading``.
+* **P3 needle over noise.** As P1 with key 0's logit set to Δ = 3.
+
+Theory (``theory.entropy``, ``theory.softmax_variants``) gives each design's
+row: mean-field H(n), slope and p*(n), classified by the same rules. A length
+multiplier m(n) is judged by the mean field only while mσ ≤ √(ln n) over the
+judged range, as ``collapsed`` when mσ ≥ √(2 ln n) throughout, and not at all
+in between (the crossover; e.g. SSMax at s = 0.43). The gate: standard softmax,
+on the same inputs, must match H = ln n − ½ within :data:`GATE_TOL` at every
+n ≥ 512, else every P1 verdict is ``gate-failed``.
+
+Sources: Su, kexue.fm/archives/8823 and 9034; Nakanishi 2025, arXiv 2501.19399;
+Chiang & Cholak 2022, arXiv 2202.12172. Position terms are not applied: the
+probe isolates the normaliser (a row of a causal design that sees t keys is a
+row here with n = t).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from probes.errors import InputError
+from probes.result import Result
+from theory import entropy as th
+from theory import softmax_variants as tv
+
+__all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "weights_function", "from_callable", "from_normalizer",
+           "reference", "noise_logits", "sphere_entropy_offset", "diff_noise_gain", "verdict_table",
+           "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
+           "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
+
+JSON_KEY = "entropy"
+P1_VERDICTS = ("entropy-invariant", "standard-like", "partially-compensated", "collapsed", "gate-failed")
+P2_VERDICTS = ("fading", "no-fading")
+TRAIN_N = 512
+DELTAS = (2.0, 3.0, 5.0)
+FADE_DELTA = 3.0
+GATE_TOL = 0.05          # nats; the finite-n correction (e^{σ²}−1)/2n is < 0.002 at n ≥ 512
+CHUNK_ELEMENTS = 1 << 22  # logits held at once (32 MiB in float64)
+SIGMA = 1.0               # logit std of q·k/√d for |q| = √d, k ~ N(0, I_d)
+
+
+# -- weights functions ---------------------------------------------------------------
+@dataclass(frozen=True)
+class WeightsFunction:
+    """A weights function and what theory knows about it.
+
+    ``form``: ``"logits"`` (fn(x: (rows, n)) → (rows, n)), ``"two-map"``
+    (fn(x₁, x₂) → a₁ − λa₂) or ``"feature-map"`` (fn(q: (rows, d), k: (n, d))).
+    ``kind`` picks the theory row: ``multiplier`` (softmax of m(n)·x; ``multiplier``
+    gives m), ``sigmoid``, ``relu2``, ``clipped``, ``diff``, ``linear``, ``iid``
+    (slope 1 only) or ``None`` (no theory: a user's callable).
+    """
+
+    name: str
+    form: str
+    fn: Callable
+    kind: str | None = None
+    multiplier: Callable[[np.ndarray], np.ndarray] | None = None
+    params: dict = field(default_factory=dict)
+
+
+def _theory_multiplier(norm_name: str, norm: nn.Module | None):
+    """m(n) of a softmax-with-multiplier normaliser, from theory.entropy.MULTIPLIERS."""
+    M = th.MULTIPLIERS
+    if norm_name in ("softmax", "softmax1", "l2", "exp", "shiftssmax"):
+        return lambda nn_: np.ones_like(np.asarray(nn_, dtype=float)), {}
+    if norm_name == "logn":
+        return M.function("lam_su"), {"base": 512}
+    if norm_name == "ssmax":
+        s = float(norm.s.detach().reshape(-1)[0]) if norm is not None else 0.43
+        f = M.function("lam_ssmax")
+        return (lambda nn_, s=s: f(nn_, s)), {"s": s}
+    return None, {}
+
+
+def _slice_head(norm: nn.Module, head: int) -> nn.Module:
+    """A copy of ``norm`` whose per-head parameters (leading dim = heads) keep only ``head``."""
+    out = copy.deepcopy(norm)
+    with torch.no_grad():
+        for name, p in list(out.named_parameters(recurse=False)):
+            if p.dim() >= 1 and p.shape[0] > 1:
+                if head >= p.shape[0]:
+                    raise InputError(f"--entropy-head {head}: the normaliser has {p.shape[0]} heads; pick 0..{p.shape[0] - 1}")
+                setattr(out, name, nn.Parameter(p[head: head + 1].clone()))
+    return out
+
+
+def from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunction:
+    norm = _slice_head(norm, head).eval()
+    nname = getattr(norm, "name", type(norm).__name__)
+
+    def fn(x, norm=norm):
+        with torch.no_grad():
+            w = norm(x, None)
+        return w.reshape(x.shape) if w.dim() > x.dim() else w
+
+    mult, params = _theory_multiplier(nname, norm)
+    if mult is not None:
+        kind = "multiplier"
+    elif nname in ("sigmoid", "relu2", "clipped"):
+        kind = nname
+        if nname == "clipped":
+            params = {"gamma": float(norm.gamma), "zeta": float(norm.zeta)}
+    else:
+        kind = None
+    return WeightsFunction(name, "logits", fn, kind, mult, {"normaliser": nname, "head": head, **params})
+
+
+def _from_diff(attn: nn.Module, name: str) -> WeightsFunction:
+    from probes.designs.normalizers import Softmax
+
+    lam = float(attn.lam().detach())
+    sm = Softmax()
+
+    def fn(x1, x2, lam=lam):
+        return sm(x1, None) - lam * sm(x2, None)
+
+    return WeightsFunction(name, "two-map", fn, "diff", None, {"lambda": lam, "lambda_init": float(attn.lambda_init)})
+
+
+def _from_linear(attn: nn.Module, name: str) -> WeightsFunction:
+    phi, eps = attn.phi, float(attn.eps)
+
+    def fn(q, k):
+        a = phi(q) @ phi(k).transpose(-1, -2)
+        return a / (a.sum(-1, keepdim=True) + eps)
+
+    return WeightsFunction(name, "feature-map", fn, "linear", None, {"feature_map": "elu+1"})
+
+
+def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
+    """The weights function of a subject: a loaded design, a zoo name, an ``nn.Module`` or a callable.
+
+    Zoo designs give their first layer's normaliser (standard attention), the two-map
+    form (diff) or the feature-map form (linear); other modules are searched for
+    those building blocks; a plain callable is taken as a logits → weights function.
+    """
+    from probes.designs.attention import DiffAttention, LinearAttention
+    from probes.designs.normalizers import Normalizer, make_normalizer
+
+    if isinstance(subject, WeightsFunction):
+        return subject
+    if isinstance(subject, str):
+        from probes.designs.zoo import build
+
+        return weights_function(_Named(subject, build(subject, seed=0)), head=head)
+    module = getattr(subject, "module", subject)
+    name = getattr(subject, "name", type(module).__name__)
+    spec = getattr(subject, "zoo_spec", None)
+    heads = getattr(module, "n_heads", None)
+    if head < 0 or (isinstance(heads, int) and head >= heads):
+        raise InputError(f"--entropy-head {head}: design {name!r} has {heads} heads; pick 0..{(heads or 1) - 1}")
+    if isinstance(module, nn.Module):
+        for mod in module.modules():
+            if isinstance(mod, DiffAttention):
+                return _from_diff(mod, name)
+            if isinstance(mod, LinearAttention):
+                return _from_linear(mod, name)
+            if isinstance(mod, Normalizer):
+                return from_normalizer(mod, name, head)
+        if spec is not None and spec.attention == "standard":
+            return from_normalizer(make_normalizer(spec.normalizer, 1), name, 0)
+    if callable(subject) and not isinstance(subject, nn.Module):
+        return from_callable(subject, name=getattr(subject, "__name__", "callable"))
+    raise InputError(f"design {name!r}: the entropy probe needs a weights function (logits → weights); "
+                     "this module has no attnprobe normaliser, DiffAttention or LinearAttention inside. "
+                     "Pass a callable through probes.entropy.from_callable(fn) instead.")
+
+
+class _Named:
+    def __init__(self, name, module):
+        from probes.designs.zoo import parse
+
+        self.name, self.module, self.zoo_spec = name, module, parse(name)
+
+
+def from_callable(fn: Callable, *, name: str = "callable", form: str = "logits") -> WeightsFunction:
+    """Wrap a user's function (logits (rows, n) → weights (rows, n)); judged without a theory row."""
+    if form not in ("logits", "two-map", "feature-map"):
+        raise InputError(f"form {form!r}: use 'logits', 'two-map' or 'feature-map'")
+    if not callable(fn):
+        raise InputError(f"{name}: a weights function must be callable, got {type(fn).__name__}")
+    return WeightsFunction(name, form, fn, None, None, {})
+
+
+def reference(name: str) -> WeightsFunction:
+    """Reference multipliers that are not zoo normalisers.
+
+    ``flat``: softmax(λ_flat(n)·x) with λ_flat from theory.entropy.FLAT, calibrated so
+    that H(512) is standard softmax's (H₀ = ln 512 − ½; λ = 0 below e^{H₀}).
+    ``chiang``: softmax(ln n · x) (Chiang & Cholak 2022).
+    """
+    if name == "flat":
+        h0 = float(th.FLAT.predict("H0_calibrated", n=TRAIN_N, lam=1.0, sigma=SIGMA))
+        f = th.FLAT.function("lam_flat")
+
+        def mult(nn_, f=f, h0=h0):
+            nn_ = np.asarray(nn_, dtype=float)
+            return np.where(np.log(nn_) > h0, f(np.maximum(nn_, math.exp(h0)), h0, SIGMA), 0.0)
+    elif name == "chiang":
+        mult = th.MULTIPLIERS.function("lam_chiang")
+    else:
+        raise InputError(f"reference {name!r}: choose 'flat' or 'chiang'")
+
+    def fn(x, mult=mult):
+        m = float(mult(np.asarray(float(x.shape[-1]))))
+        return torch.softmax(m * x, dim=-1)
+
+    return WeightsFunction(name, "logits", fn, "multiplier", mult, {"reference": name})
+
+
+# -- measurement ---------------------------------------------------------------------
+def _gen(seed: int, n: int, tag: int) -> torch.Generator:
+    """A CPU generator per (seed, n, probe): the same draws on every device."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + 7919 * tag + n)
+
+
+def _randn(g: torch.Generator, *shape: int, dtype, device) -> torch.Tensor:
+    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+
+
+def _row_stats(w: torch.Tensor, needle: bool = False) -> dict[str, torch.Tensor]:
+    a = w.abs()
+    tot = a.sum(-1)
+    alive = tot > 0
+    p = a / torch.where(alive, tot, torch.ones_like(tot)).unsqueeze(-1)
+    H = -torch.xlogy(p, p).sum(-1)
+    out = {"H": H, "alive": alive, "mass": w.sum(-1), "maxw": p.amax(-1),
+           "zero": (w == 0).to(w.dtype).mean(-1)}
+    if needle:
+        out["share"] = torch.where(alive, p[..., 0], torch.zeros_like(tot))
+        out["raw"] = w[..., 0]
+    return out
+
+
+def _sphere(q: torch.Tensor) -> torch.Tensor:
+    """Queries on the sphere |q| = √d, so that q·k/√d ~ N(0, 1) exactly for k ~ N(0, I) (Su's |q| = √d)."""
+    return q * (math.sqrt(q.shape[-1]) / q.norm(dim=-1, keepdim=True))
+
+
+def _weights_chunks(wf: WeightsFunction, n: int, rows: int, d: int, seed: int, tag: int, dtype, device,
+                    needle: float | None):
+    """Yield (rows_chunk, n) weights on Gaussian inputs (P1; P3 when ``needle`` is a margin)."""
+    g = _gen(seed, n, tag)
+    kw = dict(dtype=dtype, device=device)
+    chunk = max(1, min(rows, CHUNK_ELEMENTS // n))
+    if wf.form == "logits" or wf.form == "two-map":
+        k = _randn(g, n, d, **kw)
+        q = _sphere(_randn(g, rows, d, **kw))
+        if wf.form == "two-map":
+            k2, q2 = _randn(g, n, d, **kw), _sphere(_randn(g, rows, d, **kw))
+        for i in range(0, rows, chunk):
+            x = q[i: i + chunk] @ k.T / math.sqrt(d)
+            if wf.form == "two-map":
+                if needle is None:  # independent noise in the second map
+                    x2 = q2[i: i + chunk] @ k2.T / math.sqrt(d)
+                else:  # common mode: the same background, the needle key scored as background
+                    x2 = x.clone()
+                    x[:, 0] = needle
+                yield wf.fn(x, x2)
+            else:
+                if needle is not None:
+                    x[:, 0] = needle
+                yield wf.fn(x)
+    else:  # feature-map: the needle key k* = Δ√d q/|q|² scores exactly Δ against its own query
+        k = _randn(g, n, d, **kw)
+        q = _sphere(_randn(g, rows, d, **kw))
+        if needle is None:
+            for i in range(0, rows, chunk):
+                yield wf.fn(q[i: i + chunk], k)
+        else:
+            for i in range(rows):  # one key set per row (rows is small for P3)
+                kr = k.clone()
+                kr[0] = needle * math.sqrt(d) * q[i] / (q[i] @ q[i])
+                yield wf.fn(q[i: i + 1], kr)
+
+
+def _needle_flat(wf: WeightsFunction, n: int, delta: float, d: int, seed: int, dtype, device) -> tuple[float, float]:
+    """(share, raw weight) of key 0 with logit Δ over n − 1 zero logits."""
+    if wf.form == "logits":
+        x = torch.zeros(1, n, dtype=dtype, device=device)
+        x[0, 0] = delta
+        w = wf.fn(x)
+    elif wf.form == "two-map":
+        x = torch.zeros(1, n, dtype=dtype, device=device)
+        x2 = x.clone()
+        x[0, 0] = delta
+        w = wf.fn(x, x2)
+    else:
+        q = _randn(_gen(seed, 0, 99), 1, d, dtype=dtype, device=device)
+        k = torch.zeros(n, d, dtype=dtype, device=device)
+        k[0] = delta * math.sqrt(d) * q[0] / (q[0] @ q[0])
+        w = wf.fn(q, k)
+    st = _row_stats(w, needle=True)
+    return float(st["share"][0]), float(st["raw"][0])
+
+
+def _mean(xs: list[torch.Tensor], mask: list[torch.Tensor] | None = None) -> float:
+    x = torch.cat(xs)
+    if mask is not None:
+        m = torch.cat(mask)
+        if not bool(m.any()):
+            return float("nan")
+        x = x[m]
+    return float(x.mean())
+
+
+def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[str, list[float]]:
+    out = {k: [] for k in ("H", "mass", "maxw", "dead", "share", "zero")}
+    for n in ns:
+        acc = {k: [] for k in ("H", "alive", "mass", "maxw", "share", "zero")}
+        for w in _weights_chunks(wf, n, rows, d, seed, 1 if needle is None else 3, dtype, device, needle):
+            if not bool(torch.isfinite(w).all()):
+                raise InputError(f"{wf.name}: weights at n = {n} contain NaN or Inf; the entropy probe needs "
+                                 "finite weights (try float64)")
+            st = _row_stats(w, needle=needle is not None)
+            for k in acc:
+                if k in st:
+                    acc[k].append(st[k].detach())
+        out["H"].append(_mean(acc["H"], acc["alive"]))
+        out["mass"].append(_mean(acc["mass"]))
+        out["maxw"].append(_mean(acc["maxw"], acc["alive"]))
+        out["dead"].append(1.0 - _mean([a.to(torch.float64) for a in acc["alive"]]))
+        out["zero"].append(_mean(acc["zero"]))
+        if needle is not None:
+            out["share"].append(_mean(acc["share"]))
+    return out
+
+
+def noise_logits(n: int, rows: int, *, d: int = 64, seed: int = 0, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """The P1 logits, (rows, n), i.i.d. N(0, 1): q on the sphere |q| = √d, k ~ N(0, I_d), q·k/√d."""
+    g = _gen(seed, n, 1)
+    k = _randn(g, n, d, dtype=dtype, device=device)
+    q = _sphere(_randn(g, rows, d, dtype=dtype, device=device))
+    return q @ k.T / math.sqrt(d)
+
+
+def sphere_entropy_offset(lam: float, d: int, grid: int = 400_001) -> float:
+    """(H − ln n)/d in Su's large-n regime, by quadrature over the angle between q and k.
+
+    c = cos(q, k) for k uniform on the sphere in R^d has density ∝ (1 − c²)^{(d−3)/2}
+    (Su, kexue.fm/archives/8823); the expectations are done by quadrature on a grid in
+    log space. Returns (ln E e^{λdc} − λd E_tilt c)/d, which theory.entropy.SU_LAPLACE
+    says tends to −½ ln φ at λ = 1.
+    """
+    from scipy.special import logsumexp
+
+    if d < 4 or lam <= 0:
+        raise InputError(f"lam={lam}, d={d}: need lam > 0 and d ≥ 4")
+    c = np.linspace(-1.0, 1.0, grid)[1:-1]
+    log_w = 0.5 * (d - 3) * np.log1p(-c * c)
+    a = lam * d * c + log_w
+    ln_mean = logsumexp(a) - logsumexp(log_w)
+    t = np.exp(a - a.max())
+    tilted = float((t * c).sum() / t.sum())
+    return float((ln_mean - lam * d * tilted) / d)
+
+
+def diff_noise_gain(lam: float, n: int, *, rows: int = 64, delta: float = FADE_DELTA, common_mode: bool = True,
+                    d: int = 64, seed: int = 0, dtype=torch.float64, device="cpu") -> dict:
+    """Signal-to-noise gain of a₁ − λa₂ over a₁ alone, for a needle over N(0, 1) noise (Ye et al. 2024).
+
+    Map 1 sees the noise with key 0 set to Δ; map 2 sees the same noise (``common_mode``)
+    or an independent draw. With unit i.i.d. values the noise of a map w is √(Σ_{j≠0} w_j²),
+    the signal w₀. Returns the mean measured gain, the mean theory gain
+    (1 − p*)/|1 − p* − λ|·|1 − λe^{σ²/2−Δ}/(1 − p*)| at the measured p*
+    (theory.softmax_variants.DIFF "gain_noise"), the gain without the signal-loss factor, and mean p*.
+    """
+    x = noise_logits(n, rows, d=d, seed=seed, dtype=dtype, device=device)
+    x2 = x.clone() if common_mode else noise_logits(n, rows, d=d, seed=seed + 7777, dtype=dtype, device=device)
+    x[:, 0] = delta
+    a1, a2 = torch.softmax(x, -1), torch.softmax(x2, -1)
+    w = a1 - lam * a2
+
+    def snr(m):
+        return m[:, 0] / m[:, 1:].pow(2).sum(-1).sqrt()
+
+    gain = (snr(w) / snr(a1)).abs()
+    p = a1[:, 0].cpu().numpy()
+    theory = tv.DIFF.function("gain_noise")(p, lam, delta, SIGMA)
+    plain = tv.DIFF.function("gain")(p, lam)
+    return {"gain": float(gain.mean()), "theory": float(np.mean(theory)), "theory_without_signal_loss":
+            float(np.mean(plain)), "p_star": float(p.mean()), "n": n, "lam": lam, "common_mode": common_mode}
+
+
+# -- verdicts -----------------------------------------------------------------------
+def _fit(ns, H):
+    """(slope b over n ≥ 512, local slope at the top, ΔH from 512, H(512), H(n_max))."""
+    L = np.log(np.asarray(ns, dtype=float))
+    H = np.asarray(H, dtype=float)
+    sel = np.asarray(ns) >= TRAIN_N
+    if sel.sum() < 2 or not np.all(np.isfinite(H[sel])):
+        return float("nan"), float("nan"), float("nan"), float("nan"), float(H[-1])
+    b = float(np.polyfit(L[sel], H[sel], 1)[0])
+    local = float((H[-1] - H[-2]) / (L[-1] - L[-2]))
+    i512 = int(np.argmax(sel))
+    return b, local, float(H[-1] - H[i512]), float(H[i512]), float(H[-1])
+
+
+def classify_entropy(ns, H, *, max_weight: float = 0.0, dead: float = 0.0) -> str:
+    """The P1 verdict of an H(n) curve (rules in the module docstring)."""
+    b, local, dH, h512, htop = _fit(ns, H)
+    if dead > 0.5 or not math.isfinite(htop) or htop < 2.0 or max_weight > 0.5:
+        return "collapsed"
+    h_std = float(th.MEAN_FIELD.predict("H", n=TRAIN_N, lam=1.0, sigma=SIGMA))
+    if abs(b) <= 0.1 and abs(dH) <= 0.5 and local >= -0.05 and abs(h512 - h_std) <= 0.5:
+        return "entropy-invariant"
+    if 0.9 <= b <= 1.1:
+        return "standard-like"
+    return "partially-compensated"
+
+
+def classify_needle(ns, share) -> tuple[str, float]:
+    """(P2 verdict, fade ratio p*(n_max)/p*(512))."""
+    i512 = list(ns).index(TRAIN_N)
+    ratio = float(share[-1] / share[i512]) if share[i512] > 0 else 0.0
+    return ("no-fading" if ratio >= 0.5 else "fading"), ratio
+
+
+# -- theory rows ---------------------------------------------------------------------
+def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
+    """The theory's H(n), p*(n) at Δ = 3 and verdicts for ``wf`` (``kind`` None: empty row)."""
+    nsf = np.asarray(ns, dtype=float)
+    row: dict[str, Any] = {"kind": wf.kind, "entropy_by_n": None, "needle_by_n": None, "verdict": None,
+                           "needle_verdict": None, "slope": None, "note": ""}
+    if wf.kind is None:
+        row["note"] = "no theory for a user's function: verdicts are measured only"
+        return row
+    D = FADE_DELTA
+    if wf.kind == "multiplier":
+        m = np.asarray(wf.multiplier(nsf), dtype=float) * np.ones_like(nsf)
+        H = th.MEAN_FIELD.function("H")(nsf, m, SIGMA)
+        judged = nsf >= TRAIN_N
+        frozen = m * SIGMA >= th.FREEZING.function("lam_freeze")(nsf, SIGMA)
+        valid = m * SIGMA <= th.FREEZING.function("lam_valid")(nsf, SIGMA)
+        p = th.NEEDLE.function("p_flat")(nsf, D, m)
+        row.update(entropy_by_n=H, needle_by_n=p, frozen_from_n=(int(nsf[frozen][0]) if frozen.any() else None),
+                   note="mean field ln n − m(n)²σ²/2, valid while m σ ≤ √(ln n); frozen where m σ ≥ √(2 ln n)")
+        if frozen[judged].all():
+            row["verdict"] = "collapsed"
+        elif valid[judged].all():
+            row["verdict"] = classify_entropy(ns, H)
+        else:
+            row["verdict"] = None
+            row["note"] += ("; this multiplier sits between the validity and freezing lines over the judged "
+                            "range (crossover): the theory gives no P1 verdict")
+    elif wf.kind == "sigmoid":
+        H = th.MEAN_FIELD.function("H")(nsf, 1.0, SIGMA)
+        p = tv.SIGMOID.function("share")(nsf, D)
+        row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H),
+                   note="n·σ(x − ln n) → e^x: softmax's mean field")
+    elif wf.kind == "relu2":
+        H = tv.RELU2.function("H")(nsf) * np.ones_like(nsf)
+        p = np.ones_like(nsf)  # Δ² over n − 1 zero weights
+        row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H),
+                   note="ln n − (2 − γ); a zero background gets no weight, so p* = 1 on P2")
+    elif wf.kind == "clipped":
+        g, z = wf.params["gamma"], wf.params["zeta"]
+        zf = tv.CLIPPED.function("zero_fraction")(nsf, g, z, SIGMA)
+        alive_keys = nsf * (1.0 - zf)
+        a = tv.CLIPPED.function("needle_weight")(nsf, D, g, z)
+        b = tv.CLIPPED.function("background_weight")(nsf, D, g, z)
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where the whole row is clipped away
+            p = np.where(np.asarray(a) > 0, th.NEEDLE.function("share")(nsf, a, b), 0.0)
+        row.update(needle_by_n=p, zero_fraction_by_n=zf, note="zero fraction Φ((ln(n a) + σ²/2)/σ) → 1")
+        row["verdict"] = "collapsed" if alive_keys[-1] < 1.0 else "standard-like"
+    elif wf.kind == "diff":
+        lam = wf.params["lambda"]
+        p = tv.DIFF.function("needle_share_flat")(nsf, D, lam)
+        row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
+                   note="i.i.d. key weights (entropy-iid-weights): slope 1; needle share common-mode closed form")
+    elif wf.kind == "linear":
+        q = _randn(_gen(seed, 0, 99), 1, d, dtype=torch.float64, device="cpu")
+        from probes.designs.attention import LinearAttention
+
+        kstar = D * math.sqrt(d) * q[0] / (q[0] @ q[0])
+        a = float(LinearAttention.phi(q[0]) @ LinearAttention.phi(kstar))
+        b = float(LinearAttention.phi(q[0]).sum())  # φ(0) = 1
+        p = th.NEEDLE.function("share")(nsf, a, b)
+        row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
+                   note="positive feature map: i.i.d. key weights, slope 1; needle share a/(a + (n−1)b)")
+    else:
+        row.update(slope=1.0, verdict="standard-like", note="i.i.d. key weights: slope 1")
+    if row["entropy_by_n"] is not None:
+        row["slope"] = _fit(ns, row["entropy_by_n"])[0]
+        row["entropy_by_n"] = [float(v) for v in np.asarray(row["entropy_by_n"], dtype=float)]
+    if row["needle_by_n"] is not None:
+        pn = [float(v) for v in np.asarray(row["needle_by_n"], dtype=float) * np.ones_like(nsf)]
+        row["needle_by_n"] = pn
+        row["needle_verdict"], row["fade_ratio"] = classify_needle(ns, pn)
+    for k in ("zero_fraction_by_n",):
+        if k in row:
+            row[k] = [float(v) for v in np.asarray(row[k], dtype=float)]
+    return row
+
+
+# -- result and probe ----------------------------------------------------------------
+@dataclass(frozen=True)
+class EntropyResult(Result):
+    design: str
+    form: str
+    verdict: str
+    needle_verdict: str
+    matches_theory: bool | None
+    slope: float
+    local_slope: float
+    delta_H: float
+    ns: tuple
+    entropy_by_n: dict
+    row_mass_by_n: dict
+    max_weight_by_n: dict
+    dead_rows_by_n: dict
+    zero_fraction_by_n: dict
+    needle_by_n: dict
+    fade_ratio: dict
+    needle_noise_by_n: dict
+    noise_fade_ratio: float
+    theory: dict
+    gate: dict
+    params: dict
+    rows: int
+    d: int
+    seed: int
+    dtype: str
+    device: str
+
+
+_GATE_CACHE: dict = {}
+
+
+def gate(ns, *, rows: int, d: int, seed: int, dtype, device) -> dict:
+    """Standard softmax against the mean field ln n − σ²/2 on the probe's own inputs."""
+    key = (tuple(ns), rows, d, seed, str(dtype), str(device))
+    if key not in _GATE_CACHE:
+        from probes.designs.normalizers import Softmax
+
+        wf = from_normalizer(Softmax(), "softmax")
+        meas = _measure_noise(wf, ns, rows, d, seed, dtype, device)
+        pred = th.MEAN_FIELD.function("H")(np.asarray(ns, dtype=float), 1.0, SIGMA)
+        err = [abs(h - p) for n, h, p in zip(ns, meas["H"], pred) if n >= TRAIN_N]
+        worst = max(err) if err else float("nan")
+        _GATE_CACHE[key] = {"passed": bool(math.isfinite(worst) and worst <= GATE_TOL),
+                            "max_abs_error": worst, "tol": GATE_TOL,
+                            "softmax_entropy_by_n": {str(n): h for n, h in zip(ns, meas["H"])}}
+    return _GATE_CACHE[key]
+
+
+def _ns(n_min: int, n_max: int) -> tuple[int, ...]:
+    for name, v in (("n_min", n_min), ("n_max", n_max)):
+        if v < 2 or v & (v - 1):
+            raise InputError(f"{name}={v}: use a power of two ≥ 2")
+    if not n_min <= TRAIN_N < n_max:
+        raise InputError(f"n range [{n_min}, {n_max}] must contain the training length {TRAIN_N} and go beyond it")
+    return tuple(2**k for k in range(int(math.log2(n_min)), int(math.log2(n_max)) + 1))
+
+
+def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: int = 512, d: int = 64,
+          n_min: int = 64, n_max: int = 1 << 16, needle_rows: int | None = None, head: int = 0,
+          noise_needle: bool = True) -> EntropyResult:
+    """Run P1-P3 on ``subject`` (see :func:`weights_function`) and judge it against its theory row."""
+    if rows < 1 or d < 1:
+        raise InputError(f"rows={rows}, d={d}: both must be positive")
+    wf = weights_function(subject, head=head)
+    ns = _ns(n_min, n_max)
+    key = lambda vals: {str(n): float(v) for n, v in zip(ns, vals)}  # noqa: E731
+    g = gate(ns, rows=rows, d=d, seed=seed, dtype=dtype, device=device)
+    with torch.no_grad():
+        p1 = _measure_noise(wf, ns, rows, d, seed, dtype, device)
+        flat = {D: [_needle_flat(wf, n, D, d, seed, dtype, device) for n in ns] for D in DELTAS}
+        nr = needle_rows or (8 if wf.form == "feature-map" else min(rows, 128))
+        p3 = (_measure_noise(wf, ns, nr, d, seed, dtype, device, needle=FADE_DELTA) if noise_needle
+              else {"share": [float("nan")] * len(ns)})
+    b, local, dH, _, _ = _fit(ns, p1["H"])
+    verdict = (classify_entropy(ns, p1["H"], max_weight=p1["maxw"][-1], dead=p1["dead"][-1])
+               if g["passed"] else "gate-failed")
+    shares = {D: [s for s, _ in v] for D, v in flat.items()}
+    nv, _ = classify_needle(ns, shares[FADE_DELTA])
+    fades = {str(D): classify_needle(ns, shares[D])[1] for D in DELTAS}
+    th_row = theory_row(wf, ns, d=d, seed=seed)
+    pairs = [(t, v) for t, v in ((th_row["verdict"], verdict), (th_row["needle_verdict"], nv)) if t is not None]
+    matches = None if not pairs else all(t == v for t, v in pairs)
+    i512 = ns.index(TRAIN_N)
+    noise_ratio = (p3["share"][-1] / p3["share"][i512] if p3["share"][i512] > 0
+                   else (0.0 if p3["share"][i512] == 0 else float("nan")))
+    return EntropyResult(
+        design=wf.name, form=wf.form, verdict=verdict, needle_verdict=nv, matches_theory=matches,
+        slope=b, local_slope=local, delta_H=dH, ns=ns,
+        entropy_by_n=key(p1["H"]), row_mass_by_n=key(p1["mass"]), max_weight_by_n=key(p1["maxw"]),
+        dead_rows_by_n=key(p1["dead"]), zero_fraction_by_n=key(p1["zero"]),
+        needle_by_n={str(D): key(v) for D, v in shares.items()}, fade_ratio=fades,
+        needle_noise_by_n=key(p3["share"]), noise_fade_ratio=float(noise_ratio),
+        theory=th_row, gate=g, params=dict(wf.params), rows=rows, d=d, seed=seed,
+        dtype=str(dtype).replace("torch.", ""), device=str(device))
+
+
+# -- CLI -------------------------------------------------------------------------------
+def add_audit_arguments(parser) -> None:
+    grp = parser.add_argument_group("entropy probe")
+    grp.add_argument("--entropy-rows", type=int, default=512, help="query rows per length (default 512)")
+    grp.add_argument("--entropy-d", type=int, default=64, help="q, k width for the noise probes (default 64)")
+    grp.add_argument("--entropy-max-log2n", type=int, default=16, help="longest length 2^k (default 16)")
+    grp.add_argument("--entropy-head", type=int, default=0, help="head whose normaliser is probed (default 0)")
+
+
+def audit(subject, *, seed: int, dtype, device, options: dict | None = None) -> EntropyResult:
+    o = options or {}
+    return probe(subject, seed=seed, dtype=dtype, device=device, rows=int(o.get("entropy_rows") or 512),
+                 d=int(o.get("entropy_d") or 64), n_max=1 << int(o.get("entropy_max_log2n") or 16),
+                 head=int(o.get("entropy_head") or 0))
+
+
+def markdown(result: EntropyResult) -> str:
+    th_row = result.theory
+    lines = [f"**Entropy (P1):** `{result.verdict}` (theory: `{th_row.get('verdict')}`), slope {result.slope:.3f}, "
+             f"ΔH from {TRAIN_N} = {result.delta_H:.3f}. **Needle (P2, Δ = {FADE_DELTA:g}):** "
+             f"`{result.needle_verdict}` (theory: `{th_row.get('needle_verdict')}`), fade ratio "
+             f"{result.fade_ratio[str(FADE_DELTA)]:.3g}. Gate (softmax vs mean field): "
+             f"{'passed' if result.gate['passed'] else 'FAILED'} (max error {result.gate['max_abs_error']:.3g}).", "",
+             "| n | H | H theory | row mass | max share | p* (Δ=3) | p* theory |", "|---|---|---|---|---|---|---|"]
+    the = th_row.get("entropy_by_n") or [float("nan")] * len(result.ns)
+    thp = th_row.get("needle_by_n") or [float("nan")] * len(result.ns)
+    for i, n in enumerate(result.ns):
+        k = str(n)
+        lines.append(f"| {n} | {result.entropy_by_n[k]:.4g} | {the[i]:.4g} | {result.row_mass_by_n[k]:.4g} | "
+                     f"{result.max_weight_by_n[k]:.3g} | {result.needle_by_n[str(FADE_DELTA)][k]:.3g} | {thp[i]:.3g} |")
+    return "\n".join(lines)
+
+
+def write_plots(result: EntropyResult, out_dir) -> list[str]:
+    """entropy_vs_n.png (H(n) with the theory curve) and needle_vs_n.png (p*(n) with theory)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ns = np.asarray(result.ns, dtype=float)
+    paths = []
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(ns, [result.entropy_by_n[str(int(n))] for n in ns], "o-", label=f"{result.design} (measured)")
+    ax.plot(ns, [result.gate["softmax_entropy_by_n"][str(int(n))] for n in ns], "s:", ms=3, label="softmax (gate)")
+    if result.theory.get("entropy_by_n"):
+        ax.plot(ns, result.theory["entropy_by_n"], "k--", label="theory (mean field)")
+    ax.plot(ns, np.log(ns), color="0.7", lw=1, label="ln n (uniform)")
+    ax.set(xscale="log", xlabel="keys n", ylabel="entropy H (nats)", title=f"{result.design}: {result.verdict}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / f"entropy_vs_n_{result.design}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(str(p))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for D, curve in result.needle_by_n.items():
+        ax.plot(ns, [curve[str(int(n))] for n in ns], "o-", ms=3, label=f"P2 Δ = {float(D):g}")
+    ax.plot(ns, [result.needle_noise_by_n[str(int(n))] for n in ns], "^-", ms=3, label=f"P3 noise, Δ = {FADE_DELTA:g}")
+    if result.theory.get("needle_by_n"):
+        ax.plot(ns, result.theory["needle_by_n"], "k--", label=f"theory Δ = {FADE_DELTA:g}")
+    ax.set(xscale="log", yscale="log", xlabel="keys n", ylabel="needle share p*",
+           title=f"{result.design}: {result.needle_verdict}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    p = out / f"needle_vs_n_{result.design}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    paths.append(str(p))
+    return paths
+
+
+# -- the verdict table ---------------------------------------------------------------
+def verdict_table(names, **kw) -> list[dict]:
+    """One row per design: measured and theory verdicts for P1 and P2 (``kw`` as :func:`probe`)."""
+    rows = []
+    for name in names:
+        r = probe(name, **kw)
+        top = str(r.ns[-1])
+        rows.append({"design": r.design, "p1": r.verdict, "p1_theory": r.theory["verdict"],
+                     "p2": r.needle_verdict, "p2_theory": r.theory["needle_verdict"],
+                     "match": r.matches_theory, "slope": r.slope, "H_top": r.entropy_by_n[top],
+                     "max_share_top": r.max_weight_by_n[top], "dead_top": r.dead_rows_by_n[top],
+                     "fade_ratio": r.fade_ratio[str(FADE_DELTA)], "params": r.params})
+    return rows
+
+
+def _main(argv=None) -> int:  # python -m probes.entropy [--rows R] [--max-log2n K] [names...]
+    import argparse
+
+    from probes.designs.zoo import ZOO
+
+    ap = argparse.ArgumentParser(prog="python -m probes.entropy", description="entropy/fading verdict table")
+    ap.add_argument("names", nargs="*", help="zoo names (default: the whole zoo)")
+    ap.add_argument("--rows", type=int, default=512)
+    ap.add_argument("--max-log2n", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    table = verdict_table(a.names or ZOO, rows=a.rows, n_max=1 << a.max_log2n, seed=a.seed, noise_needle=False)
+    print("| design | P1 verdict | P1 theory | P2 verdict | P2 theory | match | slope | H(n_max) | max share "
+          "| fade ratio (Δ=3) | params |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for t in table:
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items()
+                           if k not in ("head",))
+        print(f"| {t['design']} | {t['p1']} | {t['p1_theory']} | {t['p2']} | {t['p2_theory']} | "
+              f"{'yes' if t['match'] else 'NO'} | {t['slope']:.3f} | {t['H_top']:.3f} | {t['max_share_top']:.3g} | "
+              f"{t['fade_ratio']:.3g} | {params} |")
+    return 0 if all(t["match"] for t in table) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())

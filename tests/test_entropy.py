@@ -1,0 +1,238 @@
+"""Unit and property tests of theory/entropy.py, theory/softmax_variants.py and probes/entropy.py."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from probes import entropy as E
+from probes.designs import zoo
+from probes.designs.normalizers import NORMALIZERS, SSMax
+from probes.errors import InputError
+from theory import entropy as th
+from theory import softmax_variants as tv
+
+SMALL = dict(rows=48, n_max=1 << 12, noise_needle=False)
+NS = tuple(2**k for k in range(6, 13))
+
+
+# -- theory ------------------------------------------------------------------------
+@pytest.mark.parametrize("deriv", th.DERIVATIONS + tv.DERIVATIONS, ids=lambda d: d.name)
+def test_every_step_checks(deriv):
+    assert all(r.ok for r in deriv.check())
+
+
+def test_a_wrong_step_is_caught():
+    from theory.derivation import Derivation, DerivationError
+
+    bad = Derivation("bad", "H = ln n − λ²σ² (factor 2 dropped)")
+    bad.step("mean field", th.H_MF, th.sp.log(th.n) - th.lam**2 * th.sigma**2)
+    with pytest.raises(DerivationError):
+        bad.check()
+
+
+def test_predictions_numbers():
+    assert th.MEAN_FIELD.predict("H", n=512, lam=1.0, sigma=1.0) == pytest.approx(math.log(512) - 0.5)
+    h0 = math.log(512) - 0.5
+    lam = th.FLAT.predict("lam_flat", n=65536, H0=h0, sigma=1.0)
+    assert th.MEAN_FIELD.predict("H", n=65536, lam=lam, sigma=1.0) == pytest.approx(h0)
+    assert th.SU_LAPLACE.predict("su_constant") == pytest.approx(0.5 * math.log((1 + 5**0.5) / 2))
+    assert th.NEEDLE.predict("p_ssmax", n=1e12, s=1.0, Delta=2.0) > 0.99
+    assert th.NEEDLE.predict("p_ssmax", n=1e12, s=0.25, Delta=2.0) < 0.01
+    assert tv.DIFF.predict("lambda_init", l=0) == pytest.approx(0.2)
+
+
+# -- verdict rules -----------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(c=st.floats(0.0, 3.0), b=st.floats(0.92, 1.08))
+def test_standard_like_curves(c, b):
+    H = [b * math.log(n) - c for n in NS]
+    assert E.classify_entropy(NS, H) == "standard-like"
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.floats(5.3, 6.2), wobble=st.floats(-0.05, 0.05))
+def test_flat_curves_are_invariant(h, wobble):
+    H = [h + wobble * math.log(n / 512) / 3 for n in NS]
+    assert E.classify_entropy(NS, H) == "entropy-invariant"
+
+
+def test_partial_and_collapsed_curves():
+    assert E.classify_entropy(NS, [0.5 * math.log(n) + 2 for n in NS]) == "partially-compensated"
+    assert E.classify_entropy(NS, [1.5 for _ in NS]) == "collapsed"
+    assert E.classify_entropy(NS, [math.log(n) for n in NS], max_weight=0.7) == "collapsed"
+    assert E.classify_entropy(NS, [math.log(n) for n in NS], dead=0.9) == "collapsed"
+    # flat but far below softmax's H(512): not invariant in the calibrated sense
+    assert E.classify_entropy(NS, [3.0 for _ in NS]) != "entropy-invariant"
+
+
+def test_needle_rule():
+    assert E.classify_needle(NS, [0.9] * len(NS)) == ("no-fading", 1.0)
+    v, r = E.classify_needle(NS, [512 / n for n in NS])
+    assert v == "fading" and r == pytest.approx(512 / NS[-1])
+
+
+# -- adapters ----------------------------------------------------------------------
+def test_zoo_adapters():
+    assert E.weights_function("rope").kind == "multiplier"
+    assert E.weights_function("relu2+t5").params["normaliser"] == "relu2"
+    assert E.weights_function("diff").form == "two-map"
+    assert E.weights_function("linear-causal").form == "feature-map"
+
+
+def test_ssmax_head_slice_reads_that_heads_s():
+    model = zoo.build("ssmax", seed=3)
+    norm = next(m for m in model.modules() if isinstance(m, SSMax))
+    for h in range(norm.s.shape[0]):
+        wf = E.weights_function(model, head=h)
+        assert wf.params["s"] == pytest.approx(float(norm.s.detach()[h]))
+        x = torch.randn(2, 100, dtype=torch.float64)
+        ref = torch.softmax(float(norm.s.detach()[h]) * math.log(100) * x, -1)
+        assert torch.allclose(wf.fn(x), ref, atol=1e-12)
+    with pytest.raises(InputError, match="heads"):
+        E.weights_function(model, head=99)
+    with pytest.raises(InputError, match="heads"):
+        E.weights_function(zoo.build("relu2", seed=0), head=4)  # 4 heads: 0..3
+
+
+def test_diff_rows_sum_to_one_minus_lambda():
+    wf = E.weights_function("diff")
+    x1, x2 = torch.randn(3, 50, dtype=torch.float64), torch.randn(3, 50, dtype=torch.float64)
+    assert torch.allclose(wf.fn(x1, x2).sum(-1), torch.full((3,), 1 - wf.params["lambda"], dtype=torch.float64))
+
+
+def test_module_without_weights_function_is_refused():
+    with pytest.raises(InputError, match="weights function"):
+        E.weights_function(torch.nn.Linear(4, 4))
+    with pytest.raises(InputError):
+        E.from_callable(42)
+
+
+def test_bad_lengths_and_nan_weights():
+    with pytest.raises(InputError):
+        E.probe("nope", n_min=64, n_max=256)
+    with pytest.raises(InputError):
+        E.probe("nope", n_max=1000)
+    nan_fn = E.from_callable(lambda x: torch.full_like(x, float("nan")), name="nan")
+    with pytest.raises(InputError, match="NaN"):
+        E.probe(nan_fn, **SMALL)
+
+
+# -- measurement -------------------------------------------------------------------
+def test_softmax_gate_passes_and_a_wrong_mean_field_would_not():
+    g = E.gate(NS, rows=48, d=64, seed=0, dtype=torch.float64, device="cpu")
+    assert g["passed"] and g["max_abs_error"] <= E.GATE_TOL
+    # the same measurement against a mean field with the wrong constant (λ²σ² instead of λ²σ²/2)
+    wrong = [abs(g["softmax_entropy_by_n"][str(n)] - (math.log(n) - 1.0)) for n in NS if n >= 512]
+    assert max(wrong) > E.GATE_TOL
+
+
+def test_chunking_does_not_change_numbers(monkeypatch):
+    wf = E.weights_function("logn")
+    a = E._measure_noise(wf, (1024,), 40, 32, 1, torch.float64, "cpu")
+    monkeypatch.setattr(E, "CHUNK_ELEMENTS", 1024 * 3)  # 3 rows at a time
+    b = E._measure_noise(wf, (1024,), 40, 32, 1, torch.float64, "cpu")
+    assert a["H"][0] == pytest.approx(b["H"][0], abs=1e-12)
+
+
+def test_seed_determinism_and_sensitivity():
+    r1 = E.probe("softmax1", seed=5, **SMALL)
+    r2 = E.probe("softmax1", seed=5, **SMALL)
+    r3 = E.probe("softmax1", seed=6, **SMALL)
+    assert r1.entropy_by_n == r2.entropy_by_n
+    assert r1.entropy_by_n != r3.entropy_by_n
+
+
+def test_shift_form_ssmax_is_caught_as_plain_softmax():
+    fake = E.probe("shiftssmax", **SMALL)
+    real = E.probe("nope", **SMALL)
+    assert fake.entropy_by_n == pytest.approx(real.entropy_by_n, abs=1e-12)
+    assert fake.verdict == "standard-like" and fake.needle_verdict == "fading"
+
+
+def test_reference_scales():
+    assert E.probe(E.reference("flat"), **SMALL).verdict == "entropy-invariant"
+    assert E.probe(E.reference("chiang"), **SMALL).verdict == "collapsed"
+
+
+def test_relu2_entropy_matches_its_constant():
+    r = E.probe("relu2", rows=128, n_max=1 << 12, noise_needle=False)
+    pred = tv.RELU2.predict("H", n=4096)
+    assert r.entropy_by_n["4096"] == pytest.approx(pred, abs=0.05)
+    assert r.row_mass_by_n["4096"] == pytest.approx(tv.RELU2.predict("mass", sigma=1.0), abs=0.05)
+
+
+def test_float32_runs_and_agrees():
+    a = E.probe("nope", dtype=torch.float32, **SMALL)
+    b = E.probe("nope", **SMALL)
+    assert a.dtype == "float32" and a.verdict == b.verdict
+    assert a.entropy_by_n["4096"] == pytest.approx(b.entropy_by_n["4096"], abs=1e-3)
+
+
+def test_needle_over_noise_follows_mean_field_for_softmax():
+    r = E.probe("nope", rows=64, n_max=1 << 12)
+    pred = th.NEEDLE.predict("p_noise", n=4096, Delta=3.0, m=1.0, sigma=1.0)
+    assert r.needle_noise_by_n["4096"] == pytest.approx(pred, rel=0.1)
+
+
+# -- audit surface -----------------------------------------------------------------
+class _StandIn:
+    def __init__(self, name):
+        self.name, self.module, self.zoo_spec, self.causal = name, zoo.build(name, seed=0), zoo.parse(name), False
+
+
+def test_audit_json_keys_markdown_and_plots(tmp_path):
+    r = E.audit(_StandIn("logn"), seed=0, dtype=torch.float64, device="cpu",
+                options={"entropy_rows": 32, "entropy_max_log2n": 11})
+    d = r.to_dict()
+    for k in ("verdict", "slope", "entropy_by_n", "row_mass_by_n", "needle_verdict", "theory"):
+        assert k in d
+    assert d["verdict"] == "partially-compensated" and d["theory"]["verdict"] == "partially-compensated"
+    assert "| n | H |" in E.markdown(r)
+    pngs = E.write_plots(r, tmp_path)
+    assert len(pngs) == 2 and all((tmp_path / p.split("/")[-1]).stat().st_size > 1000 for p in pngs)
+
+
+def test_shiftssmax_registered_as_appended_normaliser():
+    assert list(NORMALIZERS)[-1] == "shiftssmax" and "ssmax" in NORMALIZERS
+    assert zoo.parse("shiftssmax").normalizer == "shiftssmax"
+    assert np.isfinite(E.probe("shiftssmax", **SMALL).slope)
+
+
+def test_cli_options_parse():
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    E.add_audit_arguments(ap)
+    ns = ap.parse_args(["--entropy-rows", "16", "--entropy-max-log2n", "10", "--entropy-head", "1"])
+    assert (ns.entropy_rows, ns.entropy_max_log2n, ns.entropy_head, ns.entropy_d) == (16, 10, 1, 64)
+
+
+def test_noise_logits_are_unit_gaussian():
+    x = E.noise_logits(4096, 8, seed=2)
+    assert x.shape == (8, 4096)
+    assert float(x.std(-1).min()) > 0.95 and float(x.std(-1).max()) < 1.05  # every row, not just on average
+
+
+def test_sphere_offset_tends_to_half_log_phi():
+    assert E.sphere_entropy_offset(1.0, 4000) == pytest.approx(-th.SU_LAPLACE.predict("su_constant"), abs=1e-3)
+    with pytest.raises(InputError):
+        E.sphere_entropy_offset(1.0, 2)
+
+
+def test_diff_gain_common_mode_vs_independent():
+    cm = E.diff_noise_gain(0.5, 2048, rows=32, seed=1)
+    ind = E.diff_noise_gain(0.5, 2048, rows=32, seed=1, common_mode=False)
+    assert cm["gain"] == pytest.approx(cm["theory"], rel=0.03)
+    assert ind["gain"] < 1.1 < cm["gain"]
+
+
+def test_a_failed_gate_blocks_every_verdict(monkeypatch):
+    monkeypatch.setattr(E, "_GATE_CACHE", {})
+    monkeypatch.setattr(E, "GATE_TOL", 1e-9)  # no finite sample matches the mean field this closely
+    r = E.probe("logn", rows=16, n_max=1 << 10, noise_needle=False)
+    assert r.verdict == "gate-failed" and not r.gate["passed"]

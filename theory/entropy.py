@@ -1,0 +1,212 @@
+"""Attention entropy against length, and the needle that fades.
+
+Logits are λ·s with s ~ N(0, σ²) (σ = 1 for unit-variance q, k and the 1/√d
+scale); H is the Shannon entropy of the softmax row in nats, L = ln n.
+
+* Mean field (sums over n keys replaced by n·E): E e^{λs} = e^{λ²σ²/2}, the
+  tilted mean is λσ², so H = ln n − λ²σ²/2 and dH/d ln n = 1 at fixed λ.
+* Flat law: H ≡ H₀ needs λ(n) = √(2(ln n − H₀))/σ, a √(ln n) growth.
+* Freezing: the tilted mean λσ² reaches the typical maximum σ√(2 ln n) at
+  λσ = √(2 ln n), where the mean-field H hits 0; beyond it rows collapse onto
+  a few keys and the formula no longer holds (random-energy-model freezing).
+* Su (kexue.fm/archives/8823, 9034) as stated: a multiplier λ ∝ ln n,
+  calibrated as log₅₁₂ n. Under Gaussian logits it gives H = L − L²σ²/(2 ln²512),
+  slope 1 − Lσ²/ln²512: below 1, but not 0 (partial compensation). The 0.24 of
+  8823 is ½ ln φ, the large-d saddle value at λ = 1.
+* What λ = s·ln n does preserve: the needle. A key with margin Δ over n − 1
+  equal logits gets p* = e^{mΔ}/(e^{mΔ} + n − 1) under multiplier m; with
+  m = s ln n this is 1/(1 + (n−1) n^{−sΔ}) → 1 iff sΔ > 1 (Nakanishi 2025,
+  arXiv 2501.19399). Over N(0, σ²) noise, p* ≈ e^{mΔ}/(e^{mΔ} + (n−1)e^{m²σ²/2}).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from theory.derivation import Derivation
+
+__all__ = ["MEAN_FIELD", "FLAT", "FREEZING", "SU_SCALE", "SU_LAPLACE", "NEEDLE", "DERIVATIONS"]
+
+n, lam, sigma, d = sp.symbols("n lam sigma d", positive=True)
+L, H0, Delta, s, m = sp.symbols("L H0 Delta s m", positive=True)
+x = sp.Symbol("x", real=True)
+eps = sp.Symbol("eps", positive=True)
+s1, s2, s3 = sp.symbols("s1 s2 s3", real=True)
+
+_phi = sp.exp(-x**2 / (2 * sigma**2)) / (sigma * sp.sqrt(2 * sp.pi))
+_mgf = sp.integrate(sp.exp(lam * x) * _phi, (x, -sp.oo, sp.oo))
+_tilt = sp.integrate(x * sp.exp(lam * x) * _phi, (x, -sp.oo, sp.oo)) / _mgf
+H_MF = sp.log(n) - lam**2 * sigma**2 / 2
+
+# -- mean field ------------------------------------------------------------------
+MEAN_FIELD = Derivation(
+    "entropy-mean-field",
+    statement="For logits λs, s ~ N(0, σ²), the mean-field softmax entropy is H = ln n − λ²σ²/2 "
+              "and its slope in ln n is exactly 1.",
+    assumptions=["s_j i.i.d. N(0, σ²)", "sums over n keys replaced by n times expectations",
+                 "λσ well below √(2 ln n) (see entropy-freezing)"],
+    source="derived; cf. Su, kexue.fm/archives/9034 (the entropy identity)",
+)
+_p = [sp.exp(lam * v) / sum(sp.exp(lam * w) for w in (s1, s2, s3)) for v in (s1, s2, s3)]
+MEAN_FIELD.step("entropy identity H = ln Σe^{λs} − λΣ p s (3 keys)",
+                -sum(pi * sp.log(pi) for pi in _p),
+                sp.log(sum(sp.exp(lam * w) for w in (s1, s2, s3))) - lam * sum(pi * w for pi, w in zip(_p, (s1, s2, s3))),
+                how="equals")
+MEAN_FIELD.step("Gaussian moment generating function E e^{λs}", _mgf, sp.exp(lam**2 * sigma**2 / 2))
+MEAN_FIELD.step("tilted mean E[s e^{λs}]/E e^{λs}", _tilt, lam * sigma**2)
+MEAN_FIELD.step("mean field H = ln(n E e^{λs}) − λ·tilted mean",
+                sp.expand_log(sp.log(n * _mgf), force=True) - lam * _tilt, H_MF)
+MEAN_FIELD.step("slope dH/d ln n = 1 at fixed λ", sp.diff(H_MF.subs(n, sp.exp(L)), L), 1)
+MEAN_FIELD.prediction("H", H_MF, [n, lam, sigma])
+
+# -- flat law --------------------------------------------------------------------
+LAM_FLAT = sp.sqrt(2 * (sp.log(n) - H0)) / sigma
+FLAT = Derivation(
+    "entropy-flat-scale",
+    statement="The multiplier that keeps the mean-field entropy at H₀ is λ(n) = √(2(ln n − H₀))/σ, "
+              "which grows like √(ln n), not ln n.",
+    assumptions=["mean field (entropy-mean-field)", "ln n > H₀"],
+    source="derived",
+)
+FLAT.step("H(λ_flat) = H₀", H_MF.subs(lam, LAM_FLAT), H0)
+FLAT.step("λ_flat² is linear in ln n (slope 2/σ²)", sp.diff((LAM_FLAT**2).subs(n, sp.exp(L)), L), 2 / sigma**2)
+FLAT.step("λ_flat/√(ln n) → √2/σ", sp.limit((LAM_FLAT / sp.sqrt(sp.log(n))).subs(n, sp.exp(L)), L, sp.oo),
+          sp.sqrt(2) / sigma)
+FLAT.prediction("lam_flat", LAM_FLAT, [n, H0, sigma])
+FLAT.prediction("H0_calibrated", H_MF, [n, lam, sigma])
+
+# -- freezing --------------------------------------------------------------------
+LAM_FREEZE = sp.sqrt(2 * sp.log(n)) / sigma
+FREEZING = Derivation(
+    "entropy-freezing",
+    statement="The mean field holds while λσ < √(ln n) (the partition sum concentrates) and fails at "
+              "λσ = √(2 ln n): there the tilted mean λσ² reaches the typical maximum σ√(2 ln n) and the "
+              "mean-field H reaches 0; a multiplier λ = ln n (Chiang & Cholak) is past this line for n > e². "
+              "In between lies a crossover with no closed form at practical n.",
+    assumptions=["max of n i.i.d. N(0, σ²) ≈ σ√(2 ln n) (extreme-value leading order)"],
+    source="derived (random-energy-model freezing)",
+)
+FREEZING.step("tilted mean at λ_c equals σ√(2 ln n)", (lam * sigma**2).subs(lam, LAM_FREEZE),
+              sigma * sp.sqrt(2 * sp.log(n)))
+FREEZING.step("mean-field H at λ_c is 0", H_MF.subs(lam, LAM_FREEZE), 0)
+FREEZING.step("λ = ln n exceeds √(2 ln n) once ln n = 2 + ε",
+              sp.simplify((2 + eps) ** 2 - 2 * (2 + eps)) > 0, how="true")
+_m2 = sp.integrate(sp.exp(2 * lam * x) * _phi, (x, -sp.oo, sp.oo))
+FREEZING.step("relative variance of one key's weight E e^{2λs}/(E e^{λs})² = e^{λ²σ²}", _m2 / _mgf**2,
+              sp.exp(lam**2 * sigma**2))
+FREEZING.step("the partition sum concentrates (relative variance (e^{λ²σ²} − 1)/n < 1) while λσ < √(ln(n+1))",
+              ((sp.exp(lam**2 * sigma**2) - 1) / n).subs(lam, sp.sqrt(sp.log(n + 1)) / sigma), 1)
+FREEZING.prediction("lam_freeze", LAM_FREEZE, [n, sigma])
+FREEZING.prediction("lam_valid", sp.sqrt(sp.log(n)) / sigma, [n, sigma])
+
+# -- Su's log n scale under Gaussian logits --------------------------------------
+LN512 = sp.log(512)
+H_SU = (H_MF.subs(lam, sp.log(n) / LN512))
+SU_SCALE = Derivation(
+    "entropy-su-logn-scale",
+    statement="Su's multiplier log₅₁₂ n gives H = L − L²σ²/(2 ln²512) on Gaussian logits: slope "
+              "1 − Lσ²/ln²512 < 1 but > 0 for every practical n (partial compensation). His quick "
+              "derivation H ≈ ln n − λ(s_max − s̄) itself gives λ ∝ √(ln n) once s_max − s̄ ≈ σ√(2 ln n).",
+    assumptions=["mean field", "multiplier λ = ln n/ln 512 (kexue.fm/archives/8823, 9588)"],
+    source="Su, kexue.fm/archives/8823 and 9034; refinement derived",
+)
+SU_SCALE.step("H under log₅₁₂ n", H_SU.subs(n, sp.exp(L)), L - L**2 * sigma**2 / (2 * LN512**2))
+SU_SCALE.step("slope 1 − Lσ²/ln²512", sp.diff(H_SU.subs(n, sp.exp(L)), L), 1 - L * sigma**2 / LN512**2)
+SU_SCALE.step("slope at n = 512, σ = 1 is 1 − 1/ln 512 > 0",
+              (1 - L / LN512**2).subs(L, LN512) > 0, how="true")
+SU_SCALE.step("slope reaches 0 only at ln n = ln²512/σ² (n ≈ 7e16 for σ = 1)",
+              sp.solve(sp.Eq(1 - L * sigma**2 / LN512**2, 0), L)[0], LN512**2 / sigma**2)
+_lam_quick = (L - H0) / (sigma * sp.sqrt(2 * L))
+SU_SCALE.step("quick derivation with s_max − s̄ = σ√(2L): λ = (L − H₀)/(σ√(2L))",
+              (L - _lam_quick * sigma * sp.sqrt(2 * L)), H0)
+SU_SCALE.step("... which grows like √L: λ/√L → 1/(σ√2)", sp.limit(_lam_quick / sp.sqrt(L), L, sp.oo),
+              1 / (sigma * sp.sqrt(2)))
+SU_SCALE.prediction("H_su", H_SU, [n, sigma])
+SU_SCALE.prediction("slope_su", (1 - L * sigma**2 / LN512**2).subs(L, sp.log(n)), [n, sigma])
+SU_SCALE.prediction("lam_su", sp.log(n) / LN512, [n])
+
+# -- Su 8823's constant ------------------------------------------------------------
+c = sp.Symbol("c", positive=True)
+_f = lam * c + sp.log(1 - c**2) / 2  # large-d exponent per dimension, c = cos(q, k)
+_cstar = (sp.sqrt(5) - 1) / 2
+PHI = (1 + sp.sqrt(5)) / 2
+SU_LAPLACE = Derivation(
+    "entropy-su-0.24",
+    statement="Su's H ≈ ln n − 0.24·λd (8823): with |q| = |k| = √d, q·k = d·c and the sphere density "
+              "(1 − c²)^{d/2}, Laplace's method at λ = 1 puts the saddle at c* = 1/φ, giving "
+              "H ≈ ln n − (d/2) ln φ; 0.24 is ½ ln φ ≈ 0.2406, and H₀-invariance then gives λ ∝ ln n/d.",
+    assumptions=["|q| = |k| = √d, k uniform on the sphere", "d large (Laplace)",
+                 "n ≳ e^{(d/2) ln φ} so that the sum over keys reaches the saddle"],
+    source="Su, kexue.fm/archives/8823; the closed form of 0.24 is derived",
+)
+SU_LAPLACE.step("saddle condition f'(c) = 0 at λ = 1", sp.diff(_f, c).subs({lam: 1, c: _cstar}), 0)
+SU_LAPLACE.step("at the saddle 1 − c*² = c* = 1/φ", 1 - _cstar**2, 1 / PHI)
+SU_LAPLACE.step("entropy offset per dimension f(c*) − λc* = −½ ln φ",
+                (_f - lam * c).subs({lam: 1, c: _cstar}), -sp.log(PHI) / 2, how="equals")
+SU_LAPLACE.step("½ ln φ rounds to 0.24", sp.Abs(sp.log(PHI) / 2 - sp.Rational(24, 100)) < sp.Rational(1, 200),
+                how="true")
+SU_LAPLACE.step("H₀ = ln n − κλd fixed ⇒ dλ/d ln n = 1/(κd), i.e. λ ∝ ln n",
+                sp.diff(sp.solve(sp.Eq(L - s * lam * d, H0), lam)[0], L), 1 / (s * d))
+SU_LAPLACE.prediction("su_constant", sp.log(PHI) / 2, [])
+
+# -- the needle ------------------------------------------------------------------
+P_FLAT = sp.exp(m * Delta) / (sp.exp(m * Delta) + n - 1)
+P_NOISE = sp.exp(m * Delta) / (sp.exp(m * Delta) + (n - 1) * sp.exp(m**2 * sigma**2 / 2))
+P_SSMAX = 1 / (1 + (n - 1) * n ** (-s * Delta))
+NEEDLE = Derivation(
+    "entropy-needle",
+    statement="A key with margin Δ over n − 1 equal logits gets p* = e^{mΔ}/(e^{mΔ} + n − 1) under "
+              "multiplier m; with m = s ln n (SSMax) p* → 1 if sΔ > 1, ½ at sΔ = 1 and 0 if sΔ < 1, so "
+              "a ln n multiplier keeps a fixed-margin needle from fading; over N(0, σ²) noise "
+              "p* ≈ e^{mΔ}/(e^{mΔ} + (n − 1)e^{m²σ²/2}).",
+    assumptions=["background logits equal (flat) or i.i.d. N(0, σ²) (mean field)", "n ≥ 2"],
+    source="Nakanishi 2025, arXiv 2501.19399, §2; noise form derived",
+)
+NEEDLE.step("softmax of [Δ, 0, ..., 0] under m", sp.exp(m * Delta) / (sp.exp(m * Delta) + (n - 1) * sp.exp(0)), P_FLAT)
+NEEDLE.step("m = s ln n turns it into 1/(1 + (n−1)n^{−sΔ})", P_FLAT.subs(m, s * sp.log(n)), P_SSMAX, how="equals")
+NEEDLE.step("sΔ = 2: p* → 1", sp.limit(P_SSMAX.subs({s: 1, Delta: 2}), n, sp.oo), 1)
+NEEDLE.step("sΔ = 1: p* → ½", sp.limit(P_SSMAX.subs({s: 1, Delta: 1}), n, sp.oo), sp.Rational(1, 2))
+NEEDLE.step("sΔ = ½: p* → 0", sp.limit(P_SSMAX.subs({s: sp.Rational(1, 4), Delta: 2}), n, sp.oo), 0)
+NEEDLE.step("fixed m: p* → 0 like e^{mΔ}/n", sp.limit(n * P_FLAT, n, sp.oo), sp.exp(m * Delta))
+NEEDLE.step("noise background: (n−1)·E e^{ms} replaces n − 1",
+            P_FLAT.subs(n, 1 + (n - 1) * sp.exp(m**2 * sigma**2 / 2)), P_NOISE)
+NEEDLE.prediction("p_flat", P_FLAT, [n, Delta, m])
+NEEDLE.prediction("p_noise", P_NOISE, [n, Delta, m, sigma])
+NEEDLE.prediction("p_ssmax", P_SSMAX, [n, s, Delta])
+NEEDLE.prediction("share", sp.Symbol("a") / (sp.Symbol("a") + (n - 1) * sp.Symbol("b")),
+                  [n, sp.Symbol("a"), sp.Symbol("b")])
+
+DERIVATIONS = [MEAN_FIELD, FLAT, FREEZING, SU_SCALE, SU_LAPLACE, NEEDLE]
+
+# -- i.i.d. key weights and the length multipliers in use ----------------------------
+Eu, Eulnu = sp.symbols("E_u E_ulnu", positive=True)
+IID = Derivation(
+    "entropy-iid-weights",
+    statement="Any normaliser whose unnormalised weights u_j = f(x_j) are i.i.d. over keys (softmax₁, "
+              "sigmoid, relu², L2, exp, a difference of two softmaxes, a positive feature map) has "
+              "H = ln n + ln E u − E[u ln u]/E u in the mean field: slope exactly 1 in ln n.",
+    assumptions=["u_j i.i.d. with finite E u ln u", "mean field", "no length-dependent multiplier"],
+    source="derived",
+)
+_H_iid = sp.log(n * Eu) - Eulnu / Eu
+IID.step("slope of ln(n E u) − E[u ln u]/E u in ln n is 1", sp.diff(_H_iid.subs(n, sp.exp(L)), L), 1)
+IID.step("softmax is the case u = e^{λs}: recovers ln n − λ²σ²/2",
+         _H_iid.subs({Eu: sp.exp(lam**2 * sigma**2 / 2), Eulnu: lam**2 * sigma**2 * sp.exp(lam**2 * sigma**2 / 2)}),
+         H_MF, how="equals")
+
+MULTIPLIERS = Derivation(
+    "entropy-length-multipliers",
+    statement="The length multipliers of the zoo: Su's log₅₁₂ n, SSMax's s·ln n (Chiang & Cholak: s = 1), "
+              "and the shift form softmax(x − s ln n), which is no multiplier at all (shift invariance).",
+    assumptions=["multipliers act on the 1/√d-scaled logits"],
+    source="Su, kexue.fm/archives/8823; Nakanishi 2025, arXiv 2501.19399, Eq. 2; Chiang & Cholak 2022, "
+           "arXiv 2202.12172, §5",
+)
+MULTIPLIERS.step("log₅₁₂ n = ln n/ln 512 is SSMax with s = 1/ln 512", sp.log(n, 512), (1 / LN512) * sp.log(n))
+MULTIPLIERS.step("shift form: softmax(x − s ln n) = softmax(x) (2 keys)",
+                 sp.exp(s1 - s * sp.log(n)) / (sp.exp(s1 - s * sp.log(n)) + sp.exp(s2 - s * sp.log(n))),
+                 sp.exp(s1) / (sp.exp(s1) + sp.exp(s2)))
+MULTIPLIERS.prediction("lam_su", sp.log(n) / LN512, [n])
+MULTIPLIERS.prediction("lam_ssmax", s * sp.log(n), [n, s])
+MULTIPLIERS.prediction("lam_chiang", sp.log(n), [n])
+
+DERIVATIONS += [IID, MULTIPLIERS]
