@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from probes.errors import InputError
+from probes.errors import InputError, NotApplicable
 from probes.result import Result
 from theory import entropy as th
 from theory import softmax_variants as tv
@@ -186,7 +186,7 @@ def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
             return from_normalizer(make_normalizer(spec.normalizer, 1), name, 0)
     if callable(subject) and not isinstance(subject, nn.Module):
         return from_callable(subject, name=getattr(subject, "__name__", "callable"))
-    raise InputError(f"design {name!r}: the entropy probe needs a weights function (logits → weights); "
+    raise NotApplicable(f"design {name!r}: the entropy probe needs a weights function (logits → weights); "
                      "this module has no attnprobe normaliser, DiffAttention or LinearAttention inside. "
                      "Pass a callable through probes.entropy.from_callable(fn) instead.")
 

@@ -135,3 +135,13 @@ def test_audit_out_dir_writes_the_fit_plot(tmp_path, capsys):
     png = tmp_path / "position_counting.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![position-counting](position_counting.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_inapplicable_probes_are_skipped_by_default_but_fail_when_named(factory_file, capsys):
+    """A plain user module exposes no attention weights: the entropy probe does not apply."""
+    code, out, _ = run(capsys, "audit", f"{factory_file}:make", "--json", "--pc-no-train")
+    data = json.loads(out)
+    assert code == 0 and data["probes"]["position_counting"]["verdict"] == "can-count"
+    assert "weights function" in data["probes"]["entropy"]["skipped"]
+    code, _, err = run(capsys, "audit", f"{factory_file}:make", "--probe", "entropy")
+    assert code == 2 and "weights function" in err

@@ -71,7 +71,8 @@ def test_length_beyond_max_len_is_a_clear_error():
         model(torch.randn(1, 9, 32, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("norm", ["softmax", "softmax1", "l2", "exp", "sigmoid", "relu2", "logn", "ssmax", "clipped"])
+@pytest.mark.parametrize("norm", ["softmax", "softmax1", "l2", "exp", "sigmoid", "relu2", "logn", "ssmax", "shiftssmax",
+                                  "clipped"])
 @pytest.mark.parametrize("c", [-0.7, 0.0, 0.4])
 def test_row_mass_matches_theory(norm, c):
     """Measured row sums of t identical logits = the lambdified sympy row mass."""

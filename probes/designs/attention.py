@@ -103,6 +103,12 @@ class DiffAttention(_Heads):
         self.head_norm = nn.RMSNorm(self.d_head, eps=1e-5, elementwise_affine=True)
         self.softmax = make_normalizer("softmax", n_heads)
 
+    def randomize_(self, gen: torch.Generator) -> None:
+        """λ vectors re-drawn from N(0, 0.1²), the initialisation of Ye et al. 2024 (§2.1)."""
+        with torch.no_grad():
+            for p in (self.lq1, self.lk1, self.lq2, self.lk2):
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+
     def lam(self):
         return torch.exp(self.lq1 @ self.lk1) - torch.exp(self.lq2 @ self.lk2) + self.lambda_init
 

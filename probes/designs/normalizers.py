@@ -114,7 +114,7 @@ class SSMax(Normalizer):
 
     def __init__(self, n_heads: int, s_init: float = 0.43):
         super().__init__()
-        self.s = nn.Parameter(torch.full((n_heads, 1, 1), float(s_init)))
+        self.s = nn.Parameter(torch.full((n_heads, 1, 1), float(s_init), dtype=torch.float64))
 
     def randomize_(self, gen: torch.Generator) -> None:
         """s stays positive: s = 0.43·e^{0.3 z}, z ~ N(0, 1)."""
