@@ -85,6 +85,7 @@ class UnargmaxableResult(Result):
     verdict: str
     uncertified: tuple
     stages: dict
+    stage_seconds: dict
     method: str
     box: float | None
     seconds: float
@@ -335,7 +336,7 @@ def _lp_token(k, Z, bb, x0, rows, max_rounds=60):
 
 
 def _tolerant_lp(k, Z, bb):
-    """Tie-tolerant reading: max sum_i m_i over {m_i = (z_k - z_i).x + b_k - b_i >= 0}, capped at 1.
+    """Tie-tolerant reading: max min(1, sum_i m_i) over {m_i = (z_k - z_i).x + b_k - b_i >= 0}.
     A positive optimum is a weak witness: k is a maximiser and beats at least one row strictly."""
     from scipy.optimize import linprog
 
@@ -344,14 +345,17 @@ def _tolerant_lp(k, Z, bb):
     others = np.delete(np.arange(V), k)
     D = Z[k] - Z[others]                                       # (V-1) x r
     g = bvec[k] - bvec[others]
-    A = np.vstack([-D, D.sum(axis=0, keepdims=True)])
-    ub = np.concatenate([g, [1.0 - g.sum()]])
-    res = linprog(-D.sum(axis=0), A_ub=A, b_ub=ub, bounds=[(None, None)] * r, method="highs",
+    A = np.vstack([np.hstack([-D, np.zeros((len(D), 1))]), np.append(-D.sum(axis=0), 1.0)[None, :]])
+    ub = np.append(g, g.sum())
+    c = np.zeros(r + 1)
+    c[-1] = -1.0
+    res = linprog(c, A_ub=A, b_ub=ub, bounds=[(None, None)] * r + [(None, 1.0)], method="highs",
                   options=_LP_OPTIONS)
     if res.status != 0:
         return None
-    val = float(D.sum(axis=0) @ res.x + g.sum())
-    return res.x if val > 1e-9 else None
+    x = res.x[:r]
+    val = float(D.sum(axis=0) @ x + g.sum())
+    return x if val > 1e-9 else None
 
 
 # -- stage: low dimension via qhull --------------------------------------------------------------------
@@ -477,6 +481,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     V, d = W.shape
     has_bias = b is not None and float(np.ptp(b)) > 0
     bb = (b - b.max()) if has_bias else None
+    tick0 = time.perf_counter()
     Z, T, _Wc = _whiten(W)
     r = Z.shape[1]
     kind = np.full(V, -1, np.int8)
@@ -484,6 +489,15 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     explicit: dict[int, np.ndarray] = {}
     alphas: dict[int, tuple] = {}
     stages = {"self_witness": 0, "hull": 0, "reflection": 0, "lp": 0, "tolerant": 0}
+    clock = {"whiten": 0.0, "hull": 0.0, "self_witness": 0.0, "reflection": 0.0, "lp": 0.0, "tolerant": 0.0}
+    clock["whiten"] = time.perf_counter() - tick0
+    tick = time.perf_counter()
+
+    def lap(name):
+        nonlocal tick
+        now = time.perf_counter()
+        clock[name] += now - tick
+        tick = now
     Y = np.zeros((V, r), np.float32)
 
     def take_alpha(k, idx, w, stage):
@@ -532,6 +546,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
                 if kind[k] < 0:
                     take_alpha(k, idx, w, "hull")
             todo = np.flatnonzero(kind < 0)
+            lap("hull")
         else:
             if method == "lp":
                 ok, sc = np.zeros(V, bool), np.ones(V)
@@ -540,11 +555,13 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             kind[ok], scale[ok] = 0, sc[ok]
             stages["self_witness"] = int(ok.sum())
             todo = np.flatnonzero(~ok)
+            lap("self_witness")
             if todo.size and r > 3 and patience > 0:
                 found, _last = _braid(Z, bb, todo, patience, dev, 256, progress)
                 for k, y in found.items():
                     take_witness(k, y, "reflection")
                 todo = np.flatnonzero(kind < 0)
+            lap("reflection")
         rows = lp_rows or max(4 * r, 64)
         for k in _progress(todo.tolist(), len(todo), "LP", progress):
             out = _lp_token(k, Z, bb, Z[k].copy(), rows)
@@ -554,6 +571,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
                 take_witness(k, out[1], "lp")
             else:
                 take_alpha(k, out[1], out[2], "lp")
+        lap("lp")
     if ties == "tolerant":
         for k in np.flatnonzero(kind == 2).tolist():
             y = _tolerant_lp(k, Z, bb)
@@ -562,13 +580,14 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
                 explicit[k] = T @ y
                 alphas.pop(k, None)
                 stages["tolerant"] += 1
+        lap("tolerant")
     unarg = tuple(int(k) for k in np.flatnonzero(kind == 2))
     unc = tuple(int(k) for k in np.flatnonzero(kind < 0))
     certs = Certificates(T, Y, scale, kind, explicit, alphas)
     return UnargmaxableResult(
         vocab_size=V, dim=d, rank=r, has_bias=b is not None, ties=ties, unargmaxable=unarg,
         n_unargmaxable=len(unarg), certified=not unc, verdict="certified" if not unc else "uncertified",
-        uncertified=unc, stages=stages, method=route,
+        uncertified=unc, stages=stages, stage_seconds={k: round(v, 3) for k, v in clock.items()}, method=route,
         box=None, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, seed=seed,
         dtype=str(tdtype).replace("torch.", ""), device=str(dev), certificates=certs)
 
@@ -669,7 +688,8 @@ def box_detect(W, b=None, box: float = 100.0, *, tokens=None, radius_floor: floa
     return UnargmaxableResult(
         vocab_size=V, dim=d, rank=int(np.linalg.matrix_rank(W - W.mean(0))), has_bias=b is not None,
         ties="strict", unargmaxable=tuple(bounded), n_unargmaxable=len(bounded), certified=False,
-        verdict="uncertified", uncertified=(), stages={"box_lp": int(len(ks))}, method="box", box=float(box),
+        verdict="uncertified", uncertified=(), stages={"box_lp": int(len(ks))},
+        stage_seconds={"box_lp": round(time.perf_counter() - t0, 3)}, method="box", box=float(box),
         seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, seed=0, dtype="float64",
         device="cpu", certificates=None)
 
