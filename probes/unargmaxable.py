@@ -291,8 +291,10 @@ def _braid(Z, bb, idx, patience, device, batch, progress):
 
 
 # -- stage: constraint-generation LP ---------------------------------------------------------------------
-def _lp_token(k, Z, bb, x0, rows, max_rounds=60):
+def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None):
     """max s s.t. (z_i - z_k).x + s <= b_k - b_i (i in S), s <= 1; grow S with violated rows.
+    S starts with the top rows at x0 plus as many random rows: in whitened coordinates a random set of
+    a few r rows surrounds the centroid, so an interior token's alpha is usually found in the first round.
     Returns ("witness", x) | ("alpha", idx, weights) | None."""
     from scipy.optimize import linprog
 
@@ -302,7 +304,12 @@ def _lp_token(k, Z, bb, x0, rows, max_rounds=60):
     L = Z @ x0 + bvec
     L[k] = -np.inf
     m0 = min(V - 1, rows)
-    S = np.argpartition(-L, m0 - 1)[:m0] if m0 < V - 1 else np.delete(np.arange(V), k)
+    if m0 < V - 1:
+        S = np.argpartition(-L, m0 - 1)[:m0]
+        extra = rng.choice(V, min(V, rows), replace=False)
+        S = np.union1d(S, extra[extra != k])
+    else:
+        S = np.delete(np.arange(V), k)
     zmax = float(np.linalg.norm(Z, axis=1).max())
     bmax = float(np.abs(bvec).max())
     u = np.finfo(np.float64).eps / 2
@@ -313,6 +320,9 @@ def _lp_token(k, Z, bb, x0, rows, max_rounds=60):
         A = np.hstack([Z[S] - zk, np.ones((len(S), 1))])
         ub = bvec[k] - bvec[S]
         res = linprog(c, A_ub=A, b_ub=ub, bounds=bounds, method="highs", options=_LP_OPTIONS)
+        if stats is not None:
+            stats["lp_solves"] += 1
+            stats["lp_rows_max"] = max(stats["lp_rows_max"], len(S))
         if res.status != 0:
             return None
         s_opt = -res.fun
@@ -333,6 +343,35 @@ def _lp_token(k, Z, bb, x0, rows, max_rounds=60):
         add = viol[np.argsort(m[viol])[:rows]]
         S = np.concatenate([S, add])
     return None
+
+
+def _initial_rows(k, Z, bb, x0, rows, rng):
+    """The top ``rows`` rivals at x0 plus ``rows`` random rows (they surround the centroid when whitened)."""
+    V = Z.shape[0]
+    L = Z @ x0 + (bb if bb is not None else 0.0)
+    L[k] = -np.inf
+    m0 = min(V - 1, rows)
+    if m0 >= V - 1:
+        return np.delete(np.arange(V), k)
+    S = np.union1d(np.argpartition(-L, m0 - 1)[:m0], rng.choice(V, min(V, rows), replace=False))
+    return S[S != k]
+
+
+def _nnls_token(k, Z, bb, S):
+    """alpha >= 0 on S with sum alpha_i (z_i, 1) = (z_k, 1) by non-negative least squares (Lawson-Hanson);
+    a zero residual (and sum alpha_i b_i >= b_k) is an unargmaxable certificate without an LP."""
+    from scipy.optimize import nnls
+
+    lam = float(np.linalg.norm(Z[k])) + 1.0
+    M = np.vstack([Z[S].T, np.full(len(S), lam)])
+    y = np.append(Z[k], lam)
+    try:
+        a, rnorm = nnls(M, y, maxiter=20 * M.shape[1])
+    except RuntimeError:
+        return None
+    if rnorm > 1e-9 * lam or a.sum() <= 0:
+        return None
+    return S, a
 
 
 def _tolerant_lp(k, Z, bb):
@@ -436,6 +475,9 @@ def _polish_alpha(W, k, idx, w):
     w = w / w.sum()
     if idx.size == 1:
         return idx, np.ones(1)
+    scale = max(float(np.abs(W[idx]).max()), float(np.abs(W[k]).max()), 1e-300)
+    if np.abs(W[idx].T @ w - W[k]).max() <= 1e-13 * scale:
+        return idx, w  # already exact to rounding: nothing to polish
     D = (W[idx[:-1]] - W[idx[-1]]).T
     beta, *_ = np.linalg.lstsq(D, W[k] - W[idx[-1]], rcond=None)
     a2 = np.append(beta, 1 - beta.sum())
@@ -562,9 +604,16 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
                     take_witness(k, y, "reflection")
                 todo = np.flatnonzero(kind < 0)
             lap("reflection")
-        rows = lp_rows or max(4 * r, 64)
+        rows = lp_rows or max(2 * r, 64)
+        rng = np.random.default_rng(seed)
+        stages.update(lp_solves=0, lp_rows_max=0)
+        stages.update(nnls=0)
         for k in _progress(todo.tolist(), len(todo), "LP", progress):
-            out = _lp_token(k, Z, bb, Z[k].copy(), rows)
+            S0 = _initial_rows(k, Z, bb, Z[k], rows, rng)
+            cert = _nnls_token(k, Z, bb, S0)
+            if cert is not None and take_alpha(k, cert[0], cert[1], "nnls"):
+                continue
+            out = _lp_token(k, Z, bb, Z[k].copy(), rows, rng, stats=stages)
             if out is None:
                 continue
             if out[0] == "witness":
