@@ -242,9 +242,57 @@ def _self_witness(Z, bb, tdtype, device, block, progress):
 
 
 # -- stage: batched reflection (Braid-Reflect) ---------------------------------------------------------
+def _braid_numpy(Z, bb, idx, patience, batch, progress):
+    """CPU version of :func:`_braid` (numpy: small per-step reductions stay single-threaded)."""
+    V, r = Z.shape
+    bd = bb if bb is not None else np.zeros(V)
+    zmax = float(np.linalg.norm(Z, axis=1).max())
+    bmax = float(np.abs(bd).max())
+    u = np.finfo(np.float64).eps / 2
+    found: dict[int, np.ndarray] = {}
+    last = np.empty((len(idx), r))
+    chunks = range(0, len(idx), batch)
+    for s in _progress(chunks, len(chunks), "reflection", progress):
+        ks = np.asarray(idx[s:s + batch])
+        X = Z[ks].T.copy()                                     # r x m
+        alive = np.ones(len(ks), bool)
+        for _ in range(patience):
+            a = np.flatnonzero(alive)
+            if a.size == 0:
+                break
+            L = Z @ X[:, a] + bd[:, None]                      # V x m
+            kk = ks[a]
+            cols = np.arange(a.size)
+            selfv = L[kk, cols].copy()
+            L[kk, cols] = -np.inf
+            rival = L.argmax(axis=0)
+            rival_v = L[rival, cols]
+            tol = 8 * (r + 2) * u * (zmax * np.linalg.norm(X[:, a], axis=0) + bmax)
+            win = (selfv - rival_v) > tol
+            for c in a[win].tolist():
+                found[int(ks[c])] = X[:, c].copy()
+            alive[a[win]] = False
+            lose = ~win
+            if not lose.any():
+                continue
+            al, j, kl = a[lose], rival[lose], kk[lose]
+            dv = Z[kl] - Z[j]
+            nn = (dv * dv).sum(axis=1)
+            stuck = nn == 0
+            h = (dv * X[:, al].T).sum(axis=1) + bd[kl] - bd[j]
+            step = np.where(stuck, 0.0, 2 * h / np.where(stuck, 1.0, nn))
+            X[:, al] -= (step[:, None] * dv).T
+            alive[al[stuck]] = False
+        last[s:s + batch] = X.T
+    return found, last
+
+
 def _braid(Z, bb, idx, patience, device, batch, progress):
     """Reflect x across the hyperplane between k and the current winner j until k wins (one GEMM per step)."""
     import torch
+
+    if torch.device(device).type == "cpu":
+        return _braid_numpy(Z, bb, idx, patience, batch, progress)
 
     V, r = Z.shape
     Zd = torch.from_numpy(Z).to(device=device, dtype=torch.float64)
@@ -345,15 +393,16 @@ def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None):
     return None
 
 
-def _initial_rows(k, Z, bb, x0, rows, rng):
-    """The top ``rows`` rivals at x0 plus ``rows`` random rows (they surround the centroid when whitened)."""
+def _initial_rows(k, Z, bb, x0, rows, rng, n_random=None):
+    """The top ``rows`` rivals at x0 plus ``n_random`` random rows (default ``rows``). Whitened, m random rows
+    in R^r surround the centroid unless Binomial(m - 1, 1/2) < r (Wendel), so m = 3r almost always does."""
     V = Z.shape[0]
     L = Z @ x0 + (bb if bb is not None else 0.0)
     L[k] = -np.inf
     m0 = min(V - 1, rows)
     if m0 >= V - 1:
         return np.delete(np.arange(V), k)
-    S = np.union1d(np.argpartition(-L, m0 - 1)[:m0], rng.choice(V, min(V, rows), replace=False))
+    S = np.union1d(np.argpartition(-L, m0 - 1)[:m0], rng.choice(V, min(V, n_random or rows), replace=False))
     return S[S != k]
 
 
@@ -609,9 +658,14 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         stages.update(lp_solves=0, lp_rows_max=0)
         stages.update(nnls=0)
         for k in _progress(todo.tolist(), len(todo), "LP", progress):
-            S0 = _initial_rows(k, Z, bb, Z[k], rows, rng)
-            cert = _nnls_token(k, Z, bb, S0)
-            if cert is not None and take_alpha(k, cert[0], cert[1], "nnls"):
+            done = False
+            for mult in (1, 2):  # NNLS on the top rivals + 3r random rows, then on twice as many
+                S0 = _initial_rows(k, Z, bb, Z[k], mult * max(r, 32), rng, n_random=mult * max(3 * r, 96))
+                cert = _nnls_token(k, Z, bb, S0)
+                if cert is not None and take_alpha(k, cert[0], cert[1], "nnls"):
+                    done = True
+                    break
+            if done:
                 continue
             out = _lp_token(k, Z, bb, Z[k].copy(), rows, rng, stats=stages)
             if out is None:
