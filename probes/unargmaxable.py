@@ -10,7 +10,7 @@ Pipeline (Grivas et al. 2022, arXiv 2203.06462, do the last step per token with 
 
 1. Affine whitening Z = (W - 1 mu^T) T (invariances W -> W A, W -> W + 1 c^T), T from a d x d eigh;
    numerically null directions are dropped (rank-deficient W).
-2. d <= 3: qhull on the (lifted) points: witnesses from facet normals, alpha from barycentric
+2. rank + (bias) <= 4: qhull on the (lifted) points: witnesses from facet normals, alpha from barycentric
    coordinates in the upper facets. Otherwise a blocked GEMM self-witness pass x = z_k with the
    rigorous bound 2 gamma_r (||z||_max ||z_k|| + ||z_k||^2), gamma_r = r u / (1 - r u); with bias
    x = t z_k, t = max(1, 2 (max b - b_k) / margin_k).
@@ -556,7 +556,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     """Find every unargmaxable token of softmax(W x + b), with a certificate for each verdict.
 
     ``dtype`` is the precision of the GEMM self-witness pass (its error bound follows it); all other
-    stages and every certificate are float64. ``method``: auto | hull (qhull, d <= 3) | lp (no qhull).
+    stages and every certificate are float64. ``method``: auto | hull (qhull, rank + bias <= 4) | lp (no qhull).
     ``ties``: strict (ties are unargmaxable) | tolerant (a token that can tie for the max, beating at
     least one row, counts as argmaxable)."""
     import torch
@@ -624,7 +624,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         stages["lp"] = V
     else:
         todo = np.arange(V)
-        use_hull = method == "hull" or (method == "auto" and r <= 3)
+        use_hull = method == "hull" or (method == "auto" and r + (bb is not None) <= 4)  # qhull in <= 4-D
         route = "hull" if use_hull else ("lp" if method == "lp" else "gemm")
         if use_hull:
             try:

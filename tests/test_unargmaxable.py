@@ -94,8 +94,8 @@ def test_low_d_matches_qhull_oracle_and_lp_route(d, bias):
     assert U.verify(r, W, b).ok
 
 
-def test_gemm_route_matches_oracle_in_d4_lifted():
-    W, b = U.gaussian_head(120, 4, bias=False, seed=5)
+def test_gemm_route_matches_qhull_oracle_in_d5():
+    W, b = U.gaussian_head(120, 5, bias=False, seed=5)
     r = U.detect(W, b)
     assert r.method == "gemm" and r.unargmaxable == _oracle(W)
     v = U.verify(r, W, b)

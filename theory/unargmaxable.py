@@ -23,7 +23,7 @@ import sympy as sp
 
 from theory.derivation import Derivation
 
-__all__ = ["DERIVATIONS", "CRITERION", "INVARIANCES", "STRUCTURE", "DIAMOND", "GAUSSIAN", "SU2022",
+__all__ = ["DERIVATIONS", "CRITERION", "INVARIANCES", "STRUCTURE", "DIAMOND", "GAUSSIAN", "ANGLES", "SU2022",
            "expected_facets", "expected_vertices", "expected_argmaxable", "DIAMOND_ROWS"]
 
 GRIVAS = "Grivas, Bogoychev, Lopez 2022, ACL, arXiv 2203.06462"
@@ -191,6 +191,49 @@ GAUSSIAN.prediction("e2_n4", 3 + 6 * sp.asin(sp.Rational(1, 3)) / sp.pi, [])
 GAUSSIAN.prediction("renyi_sulanke_asymptotic", 2 * sp.sqrt(2 * sp.pi * sp.log(_n)), [_n])
 
 
+# Vertices in d = 4: the Gaussian polytope has the f-vector law of a Gaussian projection of the regular
+# simplex with n vertices (Baryshnikov-Vitale 1994); Affentranger-Schneider 1992 then give
+# E f_0 = 2 n sum_{s>=0} C(n-1, j) beta_0(j) gamma(j, n), j = d - 1 - 2s, with beta_0(j) the internal angle of a
+# regular j-simplex at a vertex and gamma(j, n) = int phi(z) Phi(z / sqrt(j+1))^(n-j-1) dz its external angle.
+_j = sp.Symbol("j", nonnegative=True, integer=True)
+_xg = sp.Symbol("x", real=True)
+ANGLES = Derivation(
+    "unargmaxable-gaussian-vertices-angles",
+    statement=("E_d(n) = 2n sum_s C(n-1, j) beta_0(j) gamma(j, n), j = d-1-2s (Baryshnikov-Vitale + "
+               "Affentranger-Schneider); it reproduces E_2 and E_3 and gives E_4 = 8 C(n,4) beta_tet I_4 + E_2, "
+               "beta_tet = (3 acos(1/3) - pi) / (4 pi), I_m = int phi(z) Phi(z/sqrt m)^(n-m) dz."),
+    assumptions=["external angle of the regular simplex: gamma(j, n) = sqrt((j+1)/pi) int exp(-(j+1) x^2) "
+                 "Phi(sqrt 2 x)^(n-j-1) dx", "beta_0(1) = 1/2, beta_0(2) = 1/6, beta_0(0) = 1, gamma(0, n) = 1/n"],
+    source="Baryshnikov & Vitale 1994; Affentranger & Schneider 1992; Efron 1965",
+)
+ANGLES.step("x = z / sqrt(2(j+1)) turns the external-angle integrand into phi(z) (Jacobian included)",
+            (sp.sqrt((_j + 1) / sp.pi) * sp.exp(-(_j + 1) * _xg ** 2)).subs(_xg, _z / sp.sqrt(2 * (_j + 1)))
+            / sp.sqrt(2 * (_j + 1)), _phi(_z))
+ANGLES.step("... and Phi(sqrt 2 x) into Phi(z / sqrt(j+1))", sp.sqrt(2) * _z / sp.sqrt(2 * (_j + 1)),
+            _z / sp.sqrt(_j + 1))
+ANGLES.step("d = 2 (s = 0, j = 1, beta = 1/2): 2n C(n-1,1)/2 = n(n-1), the E_2 prefactor",
+            sp.expand_func(2 * _n * sp.binomial(_n - 1, 1) / 2), _n * (_n - 1))
+ANGLES.step("d = 3 (j = 2, beta = 1/6): 2n C(n-1,2)/6 = C(n,3) = (2 C(n,3))/2, the E f_2 / 2 prefactor",
+            sp.expand_func(2 * _n * sp.binomial(_n - 1, 2) / 6 - sp.binomial(_n, 3)), 0)
+ANGLES.step("d = 3, j = 0 term: 2n * 1 * gamma(0, n) = 2n * (1/n) = 2", 2 * _n * 1 / _n, 2)
+_th = sp.Symbol("theta", real=True)
+ANGLES.step("regular tetrahedron (dihedral acos(1/3)): cos(3 theta - pi) = -(4 cos^3 - 3 cos) = 23/27, so the "
+            "vertex solid angle 3 acos(1/3) - pi (in [0, pi]) is acos(23/27)",
+            (-sp.expand_trig(sp.cos(3 * _th))).subs(sp.cos(_th), sp.Rational(1, 3)), sp.Rational(23, 27))
+ANGLES.step("d = 4 (j = 3): 2n C(n-1,3) = 8 C(n,4)", sp.expand_func(2 * _n * sp.binomial(_n - 1, 3) - 8 * sp.binomial(_n, 4)), 0)
+ANGLES.prediction("beta_tetrahedron", (3 * sp.acos(sp.Rational(1, 3)) - sp.pi) / (4 * sp.pi), [])
+ANGLES.prediction("angle_integrand", _phi(_z) * _Phi(_z / sp.sqrt(_j + 1)) ** (_n - _j - 1), [_z, _n, _j])
+
+
+def _angle_integral(n: int, j: int) -> float:
+    from scipy import integrate
+
+    f = ANGLES.function("angle_integrand")
+    val, _err = integrate.quad(lambda z: float(f(z, n, j)), -math.inf, math.inf, limit=200, epsabs=1e-13,
+                               epsrel=1e-11)
+    return float(val)
+
+
 def expected_facets(n: int, d: int) -> float:
     """E f_{d-1} of the hull of n iid N(0, I_d) points, by quadrature of GAUSSIAN's facet integrand."""
     from scipy import integrate
@@ -204,7 +247,7 @@ def expected_facets(n: int, d: int) -> float:
 
 
 def expected_vertices(n: int, d: int) -> float:
-    """E_d(n): expected hull vertices of n iid N(0, I_d) points (d <= 3; d >= 4 is not fixed by facets)."""
+    """E_d(n): expected hull vertices of n iid N(0, I_d) points, d <= 4 (d = 4 through ANGLES)."""
     if n <= d + 1:
         return float(n)  # affinely independent almost surely
     if d == 1:
@@ -213,7 +256,10 @@ def expected_vertices(n: int, d: int) -> float:
         return expected_facets(n, 2)
     if d == 3:
         return expected_facets(n, 3) / 2 + 2
-    raise ValueError(f"expected_vertices: d={d}: the vertex count is fixed by the facet count only for d <= 3")
+    if d == 4:
+        return (8 * math.comb(n, 4) * ANGLES.predict("beta_tetrahedron") * _angle_integral(n, 3)
+                + expected_vertices(n, 2))
+    raise ValueError(f"expected_vertices: d={d}: implemented for d <= 4 (internal angles of regular simplices)")
 
 
 def expected_argmaxable(n: int, d: int, bias: bool) -> float:
@@ -247,4 +293,4 @@ SU2022.step("diamond: limit value at t = 0 is b_5 - (b_1 + b_3)/2", _lim.subs(_t
 SU2022.prediction("diamond_limit_value", sp.Min(_bd[4] - (_bd[0] + _bd[2]) / 2, _bd[4] - (_bd[1] + _bd[3]) / 2),
                   list(_bd))
 
-DERIVATIONS = [CRITERION, INVARIANCES, STRUCTURE, DIAMOND, GAUSSIAN, SU2022]
+DERIVATIONS = [CRITERION, INVARIANCES, STRUCTURE, DIAMOND, GAUSSIAN, ANGLES, SU2022]
