@@ -216,19 +216,23 @@ def _self_witness(Z, bb, tdtype, device, block, progress):
     ynorm = Yd.norm(dim=1)
     ymax = float(ynorm.max())
     self_dot = (Zd * Yd).sum(dim=1)
-    colmax = torch.empty(V, dtype=torch.float64, device=device)
+    colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
+        # G = Y Y^T is symmetric: block row I against columns >= start(I) only (half the multiply-adds);
+        # the row maxima update I's entries, the column maxima update the later rows.
         starts = range(0, V, block)
         for s in _progress(starts, len(starts), "self-witness GEMM", progress):
             e = min(s + block, V)
-            G = Y @ Y[s:e].T                                   # V x B
-            G[torch.arange(s, e, device=device), torch.arange(e - s, device=device)] = -math.inf
-            colmax[s:e] = G.max(dim=0).values.double()
+            G = Y[s:e] @ Y[s:].T                               # B x (V - s)
+            G[torch.arange(e - s, device=device), torch.arange(e - s, device=device)] = -math.inf
+            torch.maximum(colmax[s:e], G.max(dim=1).values, out=colmax[s:e])
+            torch.maximum(colmax[s:], G.max(dim=0).values, out=colmax[s:])
             del G
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
+    colmax = colmax.double()
     u = float(torch.finfo(tdtype).eps) / 2
     gamma = r * u / (1 - r * u)
     bound = 2 * gamma * (ymax * ynorm + ynorm ** 2)
@@ -251,6 +255,7 @@ def _braid_numpy(Z, bb, idx, patience, batch, progress):
     u = np.finfo(np.float64).eps / 2
     found: dict[int, np.ndarray] = {}
     last = np.empty((len(idx), r))
+    rivals: dict[int, set] = {}
     chunks = range(0, len(idx), batch)
     for s in _progress(chunks, len(chunks), "reflection", progress):
         ks = np.asarray(idx[s:s + batch])
@@ -276,6 +281,8 @@ def _braid_numpy(Z, bb, idx, patience, batch, progress):
             if not lose.any():
                 continue
             al, j, kl = a[lose], rival[lose], kk[lose]
+            for kq, jq in zip(kl.tolist(), j.tolist()):
+                rivals.setdefault(kq, set()).add(jq)
             dv = Z[kl] - Z[j]
             nn = (dv * dv).sum(axis=1)
             stuck = nn == 0
@@ -284,7 +291,7 @@ def _braid_numpy(Z, bb, idx, patience, batch, progress):
             X[:, al] -= (step[:, None] * dv).T
             alive[al[stuck]] = False
         last[s:s + batch] = X.T
-    return found, last
+    return found, last, rivals
 
 
 def _braid(Z, bb, idx, patience, device, batch, progress):
@@ -335,11 +342,11 @@ def _braid(Z, bb, idx, patience, device, batch, progress):
             alive[al[stuck]] = False
             del L
         last[s:s + batch] = X.T.cpu().numpy()
-    return found, last
+    return found, last, {}
 
 
 # -- stage: constraint-generation LP ---------------------------------------------------------------------
-def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None):
+def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None, seed_rows=None):
     """max s s.t. (z_i - z_k).x + s <= b_k - b_i (i in S), s <= 1; grow S with violated rows.
     S starts with the top rows at x0 plus as many random rows: in whitened coordinates a random set of
     a few r rows surrounds the centroid, so an interior token's alpha is usually found in the first round.
@@ -356,6 +363,8 @@ def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None):
         S = np.argpartition(-L, m0 - 1)[:m0]
         extra = rng.choice(V, min(V, rows), replace=False)
         S = np.union1d(S, extra[extra != k])
+        if seed_rows is not None and seed_rows.size:  # the rivals met while reflecting
+            S = np.union1d(S, seed_rows[seed_rows != k])
     else:
         S = np.delete(np.arange(V), k)
     zmax = float(np.linalg.norm(Z, axis=1).max())
@@ -648,11 +657,14 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             todo = np.flatnonzero(~ok)
             lap("self_witness")
             if todo.size and r > 3 and patience > 0:
-                found, _last = _braid(Z, bb, todo, patience, dev, 256, progress)
+                found, last, rivals = _braid(Z, bb, todo, patience, dev, 256, progress)
+                x_last = dict(zip(todo.tolist(), last))
                 for k, y in found.items():
                     take_witness(k, y, "reflection")
                 todo = np.flatnonzero(kind < 0)
             lap("reflection")
+        if "x_last" not in locals():
+            x_last, rivals = {}, {}
         rows = lp_rows or max(2 * r, 64)
         rng = np.random.default_rng(seed)
         stages.update(lp_solves=0, lp_rows_max=0)
@@ -667,7 +679,8 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
                     break
             if done:
                 continue
-            out = _lp_token(k, Z, bb, Z[k].copy(), rows, rng, stats=stages)
+            out = _lp_token(k, Z, bb, x_last.get(k, Z[k]).copy(), rows, rng, stats=stages,
+                            seed_rows=np.fromiter(rivals.get(k, ()), dtype=np.int64))
             if out is None:
                 continue
             if out[0] == "witness":
