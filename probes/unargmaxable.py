@@ -201,7 +201,9 @@ def _whiten(W: np.ndarray):
     top = float(evals.max()) if evals.size else 0.0
     keep = evals > max(top, 0.0) * (d * 4 * np.finfo(np.float64).eps) if top > 0 else np.zeros(d, bool)
     T = evecs[:, keep] / np.sqrt(evals[keep])
-    return Wc @ T, T, Wc
+    Z = Wc @ T
+    del Wc
+    return Z, T, None
 
 
 # -- stage: GEMM self-witness --------------------------------------------------------------------------
@@ -211,11 +213,14 @@ def _self_witness(Z, bb, tdtype, device, block, progress):
 
     V, r = Z.shape
     Y = torch.from_numpy(Z).to(device=device, dtype=tdtype)
-    Yd = Y.double()
-    Zd = torch.from_numpy(Z).to(device=device, dtype=torch.float64)
-    ynorm = Yd.norm(dim=1)
+    ynorm = torch.empty(V, dtype=torch.float64, device=device)
+    self_dot = torch.empty(V, dtype=torch.float64, device=device)
+    for s in range(0, V, 8192):  # chunked float64 norms and self products (no V x r float64 copy)
+        Yc = Y[s:s + 8192].double()
+        Zc = torch.from_numpy(Z[s:s + 8192]).to(device=device, dtype=torch.float64)
+        ynorm[s:s + 8192] = Yc.norm(dim=1)
+        self_dot[s:s + 8192] = (Zc * Yc).sum(dim=1)
     ymax = float(ynorm.max())
-    self_dot = (Zd * Yd).sum(dim=1)
     colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -346,7 +351,7 @@ def _braid(Z, bb, idx, patience, device, batch, progress):
 
 
 # -- stage: constraint-generation LP ---------------------------------------------------------------------
-def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None, seed_rows=None):
+def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=40, stats=None, seed_rows=None):
     """max s s.t. (z_i - z_k).x + s <= b_k - b_i (i in S), s <= 1; grow S with violated rows.
     S starts with the top rows at x0 plus as many random rows: in whitened coordinates a random set of
     a few r rows surrounds the centroid, so an interior token's alpha is usually found in the first round.
@@ -373,14 +378,22 @@ def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None, seed_rows=None
     c = np.zeros(r + 1)
     c[-1] = -1.0
     bounds = [(None, None)] * r + [(None, 1.0)]
-    for _ in range(max_rounds):
+    for rnd in range(max_rounds + 1):
+        if rnd == max_rounds:  # last resort: every row (the full LP; rare)
+            S = np.delete(np.arange(V), k)
         A = np.hstack([Z[S] - zk, np.ones((len(S), 1))])
         ub = bvec[k] - bvec[S]
         res = linprog(c, A_ub=A, b_ub=ub, bounds=bounds, method="highs", options=_LP_OPTIONS)
+        for retry in ("highs-ds", "highs-ipm"):  # HiGHS status 4 (numerical difficulties): other solvers
+            if res.status != 4:
+                break
+            res = linprog(c, A_ub=A, b_ub=ub, bounds=bounds, method=retry)
         if stats is not None:
             stats["lp_solves"] += 1
             stats["lp_rows_max"] = max(stats["lp_rows_max"], len(S))
         if res.status != 0:
+            if stats is not None:
+                stats[f"lp_status_{res.status}"] = stats.get(f"lp_status_{res.status}", 0) + 1
             return None
         s_opt = -res.fun
         if s_opt <= 1e-9:
@@ -396,8 +409,11 @@ def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=60, stats=None, seed_rows=None
         inS[S] = True
         viol = np.where((m < s_opt * (1 - 1e-12)) & ~inS)[0]
         if viol.size == 0:
+            if stats is not None:
+                stats["lp_stalled"] = stats.get("lp_stalled", 0) + 1
+                stats["lp_stalled_min_margin"] = float(m.min())
             return None
-        add = viol[np.argsort(m[viol])[:rows]]
+        add = viol[np.argsort(m[viol])[: rows * 2 ** (rnd // 4)]]  # grow the batch geometrically
         S = np.concatenate([S, add])
     return None
 
