@@ -40,9 +40,17 @@ def test_e2_n4_quadrature_matches_closed_form():
     assert abs(T.GAUSSIAN.predict("renyi_sulanke_asymptotic", n=50) - T.expected_vertices(50, 2)) > 0.5
 
 
-def test_expected_vertices_rejects_d4():
-    with pytest.raises(ValueError, match="d <= 3"):
-        T.expected_vertices(20, 4)
+def test_expected_vertices_rejects_d5():
+    with pytest.raises(ValueError, match="d <= 4"):
+        T.expected_vertices(20, 5)
+
+
+def test_e4_angle_formula_matches_qhull_monte_carlo():
+    rng = np.random.default_rng(0)
+    counts = [len(ConvexHull(rng.standard_normal((15, 4))).vertices) for _ in range(1500)]
+    sem = np.std(counts) / np.sqrt(len(counts))
+    assert abs(np.mean(counts) - T.expected_vertices(15, 4)) < 4 * sem
+    assert abs(np.mean(counts) - T.expected_facets(15, 4) / 2 - 2) > 4 * sem  # the d = 3 rule does not carry over
 
 
 def test_diamond_strict_and_bias_threshold():
