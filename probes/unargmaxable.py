@@ -15,8 +15,14 @@ Pipeline (Grivas et al. 2022, arXiv 2203.06462, do the last step per token with 
    rigorous bound 2 gamma_r (||z||_max ||z_k|| + ||z_k||^2), gamma_r = r u / (1 - r u); with bias
    x = t z_k, t = max(1, 2 (max b - b_k) / margin_k).
 3. Batched reflection heuristic (Braid-Reflect) for the survivors.
-4. Constraint-generation LP (scipy HiGHS) for the rest: max s s.t. (z_i - z_k).x + s <= b_k - b_i
-   on a growing row set; s* <= 0 gives alpha from the duals (already a certificate).
+4. For the rest: non-negative least squares for alpha on the top rivals + 3r random rows (an interior
+   token is usually certified here, no LP), then a constraint-generation LP (scipy HiGHS):
+   max s s.t. (z_i - z_k).x + s <= b_k - b_i on a growing row set; s* <= 0 gives alpha from the duals
+   (already a certificate), s* > 0 a witness once no row is violated.
+
+Float64 certificates are accepted with a relative tolerance ``cert_tol`` (1e-9): an alpha whose residual
+||sum alpha_i w_i - w_k||_inf and bias shortfall are below it certifies "unargmaxable" (ties included, the
+strict reading); a witness must beat every rival by more than its rounding bound.
 """
 from __future__ import annotations
 
