@@ -25,8 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probes import unargmaxable as U  # noqa: E402
 
 
-def rss_gb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024 ** 2
+def rss_gb() -> float:
+    """Peak RSS of this process: VmHWM (ru_maxrss survives exec on Linux, so a spawned child would report
+    its parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024 ** 2
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
 def _make(wl, V, d, a):
