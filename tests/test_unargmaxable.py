@@ -126,10 +126,8 @@ def test_invariances_metamorphic(seed, d):
     rng = np.random.default_rng(seed)
     for name, (W2, b2) in _transforms(W, b, rng).items():
         assert U.detect(W2, b2).unargmaxable == base, name
-    perm = rng.permutation(50)
-    assert tuple(sorted(int(np.flatnonzero(perm == k)[0]) for k in base)) == \
-        tuple(sorted(U.detect(W[perm], b[perm]).unargmaxable)) or \
-        set(U.detect(W[perm], b[perm]).unargmaxable) == {int(np.flatnonzero(perm == k)[0]) for k in base}
+    perm = rng.permutation(50)  # new row i is old row perm[i]: labels are permuted, nothing else
+    assert {int(perm[i]) for i in U.detect(W[perm], b[perm]).unargmaxable} == set(base)
 
 
 def test_structural_facts():
