@@ -25,7 +25,7 @@ AUDIT_PROBES: dict[str, str] = {
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
-FILE_COMMANDS: tuple[str, ...] = ()
+FILE_COMMANDS: tuple[str, ...] = ("probes.unargmaxable",)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,986 @@
+"""Exact, certified detection of unargmaxable tokens of softmax(W x + b).
+
+Token k is argmaxable iff some x gives z_k > z_i for all i != k (z = W x + b, strict argmax; ties count
+as unargmaxable unless ``ties="tolerant"``). Criterion (theory/unargmaxable.py, CRITERION): k is
+unargmaxable iff some alpha in the simplex over i != k has sum alpha_i w_i = w_k and
+sum alpha_i b_i >= b_k. Every verdict carries a certificate: a witness x for argmaxable tokens,
+a convex combination alpha for unargmaxable ones; :func:`verify` re-checks them in float64.
+
+Pipeline (Grivas et al. 2022, arXiv 2203.06462, do the last step per token with a box-bounded LP):
+
+1. Affine whitening Z = (W - 1 mu^T) T (invariances W -> W A, W -> W + 1 c^T), T from a d x d eigh;
+   numerically null directions are dropped (rank-deficient W).
+2. rank + (bias) <= 4: qhull on the (lifted) points: witnesses from facet normals, alpha from barycentric
+   coordinates in the upper facets. Otherwise a blocked GEMM self-witness pass x = z_k with the
+   rigorous bound 2 gamma_r (||z||_max ||z_k|| + ||z_k||^2), gamma_r = r u / (1 - r u); with bias
+   x = t z_k, t = max(1, 2 (max b - b_k) / margin_k).
+3. Batched reflection heuristic (Braid-Reflect) for the survivors.
+4. For the rest: non-negative least squares for alpha on the top rivals + 3r random rows (an interior
+   token is usually certified here, no LP), then a constraint-generation LP (scipy HiGHS):
+   max s s.t. (z_i - z_k).x + s <= b_k - b_i on a growing row set; s* <= 0 gives alpha from the duals
+   (already a certificate), s* > 0 a witness once no row is violated.
+
+Float64 certificates are accepted with a relative tolerance ``cert_tol`` (1e-9): an alpha whose residual
+||sum alpha_i w_i - w_k||_inf and bias shortfall are below it certifies "unargmaxable" (ties included, the
+strict reading); a witness must beat every rival by more than its rounding bound.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probes.errors import InputError, require_finite
+from probes.result import Result, jsonable
+
+__all__ = ["UnargmaxableResult", "VerifyResult", "CountResult", "Certificates", "detect", "verify",
+           "box_detect", "expected_count", "gaussian_head", "trained_like_head", "load_head", "add_subcommand"]
+
+VERDICTS = ("certified", "uncertified")
+_LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+
+# -- results -----------------------------------------------------------------------------------------
+@dataclass
+class Certificates:
+    """Per-token certificates. kind: 0 self witness x_k = T (scale_k y_k), 1 explicit witness x (original
+    coordinates), 2 alpha (unargmaxable), 3 weak witness (tie-tolerant reading), -1 none."""
+
+    transform: np.ndarray            # d x r, x = T y
+    y: np.ndarray                    # V x r float32 (or float64), self witnesses in whitened coordinates
+    scale: np.ndarray                # V, t_k
+    kind: np.ndarray                 # V int8
+    explicit: dict = field(default_factory=dict)   # k -> x (d,) float64
+    alpha: dict = field(default_factory=dict)      # k -> (idx int64, weights float64)
+
+    def witness(self, k: int) -> np.ndarray | None:
+        if self.kind[k] == 0:
+            return self.transform @ (self.scale[k] * self.y[k].astype(np.float64))
+        if self.kind[k] in (1, 3):
+            return self.explicit[k]
+        return None
+
+
+def _table(obj, hidden) -> str:
+    from probes.result import _short
+
+    rows = [(f.name, _short(jsonable(getattr(obj, f.name)))) for f in obj.__dataclass_fields__.values()
+            if f.name not in hidden]
+    width = max(len(k) for k, _ in rows)
+    title = type(obj).__name__
+    return "\n".join([title, "-" * len(title)] + [f"{k.ljust(width)}  {v}" for k, v in rows])
+
+
+@dataclass(frozen=True)
+class UnargmaxableResult(Result):
+    """Verdicts for one output head; ``certificates`` is kept out of ``to_dict`` (it is V x r)."""
+
+    vocab_size: int
+    dim: int
+    rank: int
+    has_bias: bool
+    ties: str
+    unargmaxable: tuple
+    n_unargmaxable: int
+    certified: bool
+    verdict: str
+    uncertified: tuple
+    stages: dict
+    stage_seconds: dict
+    method: str
+    box: float | None
+    seconds: float
+    cpu_seconds: float
+    seed: int
+    dtype: str
+    device: str
+    certificates: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {k: jsonable(getattr(self, k)) for k in self.__dataclass_fields__ if k != "certificates"}
+
+    def __str__(self) -> str:
+        return _table(self, ("certificates",))
+
+
+@dataclass(frozen=True)
+class VerifyResult(Result):
+    """An independent float64 re-check of every certificate (or of a sample of witnesses)."""
+
+    ok: bool
+    n_witness_checked: int
+    n_alpha_checked: int
+    n_failed: int
+    failed: tuple
+    min_witness_margin: float
+    max_alpha_residual: float
+    min_bias_gap: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CountResult(Result):
+    """Monte Carlo mean of the detector's argmaxable count beside the quadrature expectation."""
+
+    n: int
+    d: int
+    bias: bool
+    rows: str
+    trials: int
+    mean_argmaxable: float
+    sem: float
+    expected: float
+    z_score: float
+    verdict: str  # "agrees" (|z| <= 4) or "disagrees"
+    seed: int
+    dtype: str
+    device: str
+    seconds: float
+
+
+# -- input ---------------------------------------------------------------------------------------------
+def _as_array(name: str, a) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(a, torch.Tensor):
+            a = a.detach().cpu().double().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    arr = np.asarray(a)
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InputError(f"{name}: dtype {arr.dtype} is not a real number type; pass a float array")
+    return arr.astype(np.float64)
+
+
+def _check_input(W, b) -> tuple[np.ndarray, np.ndarray | None]:
+    W = _as_array("weight", W)
+    if W.ndim != 2:
+        raise InputError(f"weight: expected a 2-D (vocab_size x dim) matrix, got shape {W.shape}; "
+                         "pass the output embedding / lm_head weight")
+    V, d = W.shape
+    if V < 2:
+        raise InputError(f"weight: vocab_size = {V} < 2: a softmax needs at least two rows")
+    if d == 0:
+        raise InputError("weight: dim = 0: the rows are empty; pass a V x d matrix with d >= 1")
+    require_finite("weight", W)
+    if b is not None:
+        b = _as_array("bias", b)
+        if b.ndim != 1 or b.shape[0] != V:
+            raise InputError(f"bias: expected shape ({V},) to match the weight's {V} rows, got {b.shape}; "
+                             "pass the bias of the same layer or none")
+        require_finite("bias", b)
+    return W, b
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    table = {"float32": torch.float32, "float64": torch.float64, "float": torch.float32, "double": torch.float64}
+    if dtype not in table:
+        raise InputError(f"dtype {dtype!r}: use float32 (fast GEMM pass) or float64")
+    return table[dtype]
+
+
+def _progress(iterable, total, desc, enabled):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=not (enabled and sys.stderr.isatty()))
+
+
+# -- whitening -----------------------------------------------------------------------------------------
+def _whiten(W: np.ndarray):
+    """Z = (W - mu) T with T = U diag(lambda^-1/2) over the non-null eigen-directions of the covariance."""
+    V, d = W.shape
+    mu = W.mean(axis=0)
+    Wc = W - mu
+    C = (Wc.T @ Wc) / V
+    evals, evecs = np.linalg.eigh(C)
+    top = float(evals.max()) if evals.size else 0.0
+    keep = evals > max(top, 0.0) * (d * 4 * np.finfo(np.float64).eps) if top > 0 else np.zeros(d, bool)
+    T = evecs[:, keep] / np.sqrt(evals[keep])
+    Z = Wc @ T
+    del Wc
+    return Z, T, None
+
+
+# -- stage: GEMM self-witness --------------------------------------------------------------------------
+def _self_witness(Z, bb, tdtype, device, block, progress):
+    """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound."""
+    import torch
+
+    V, r = Z.shape
+    Y = torch.from_numpy(Z).to(device=device, dtype=tdtype)
+    ynorm = torch.empty(V, dtype=torch.float64, device=device)
+    self_dot = torch.empty(V, dtype=torch.float64, device=device)
+    for s in range(0, V, 8192):  # chunked float64 norms and self products (no V x r float64 copy)
+        Yc = Y[s:s + 8192].double()
+        Zc = torch.from_numpy(Z[s:s + 8192]).to(device=device, dtype=torch.float64)
+        ynorm[s:s + 8192] = Yc.norm(dim=1)
+        self_dot[s:s + 8192] = (Zc * Yc).sum(dim=1)
+    ymax = float(ynorm.max())
+    colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
+    prev_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        # G = Y Y^T is symmetric: block row I against columns >= start(I) only (half the multiply-adds);
+        # the row maxima update I's entries, the column maxima update the later rows.
+        starts = range(0, V, block)
+        for s in _progress(starts, len(starts), "self-witness GEMM", progress):
+            e = min(s + block, V)
+            G = Y[s:e] @ Y[s:].T                               # B x (V - s)
+            G[torch.arange(e - s, device=device), torch.arange(e - s, device=device)] = -math.inf
+            torch.maximum(colmax[s:e], G.max(dim=1).values, out=colmax[s:e])
+            torch.maximum(colmax[s:], G.max(dim=0).values, out=colmax[s:])
+            del G
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev_tf32
+    colmax = colmax.double()
+    u = float(torch.finfo(tdtype).eps) / 2
+    gamma = r * u / (1 - r * u)
+    bound = 2 * gamma * (ymax * ynorm + ynorm ** 2)
+    low = (self_dot - colmax - bound).cpu().numpy()           # rigorous lower bound of min_i (z_k - z_i).y_k
+    ok = low > 0
+    scale = np.ones(V)
+    if bb is not None:
+        need = bb.max() - bb
+        scale[ok] = np.maximum(1.0, 2 * need[ok] / low[ok])
+    return ok, scale, Y.cpu().numpy()
+
+
+# -- stage: batched reflection (Braid-Reflect) ---------------------------------------------------------
+def _braid_numpy(Z, bb, idx, patience, batch, progress):
+    """CPU version of :func:`_braid` (numpy: small per-step reductions stay single-threaded)."""
+    V, r = Z.shape
+    bd = bb if bb is not None else np.zeros(V)
+    zmax = float(np.linalg.norm(Z, axis=1).max())
+    bmax = float(np.abs(bd).max())
+    u = np.finfo(np.float64).eps / 2
+    found: dict[int, np.ndarray] = {}
+    last = np.empty((len(idx), r))
+    rivals: dict[int, set] = {}
+    chunks = range(0, len(idx), batch)
+    for s in _progress(chunks, len(chunks), "reflection", progress):
+        ks = np.asarray(idx[s:s + batch])
+        X = Z[ks].T.copy()                                     # r x m
+        alive = np.ones(len(ks), bool)
+        for _ in range(patience):
+            a = np.flatnonzero(alive)
+            if a.size == 0:
+                break
+            L = Z @ X[:, a] + bd[:, None]                      # V x m
+            kk = ks[a]
+            cols = np.arange(a.size)
+            selfv = L[kk, cols].copy()
+            L[kk, cols] = -np.inf
+            rival = L.argmax(axis=0)
+            rival_v = L[rival, cols]
+            tol = 8 * (r + 2) * u * (zmax * np.linalg.norm(X[:, a], axis=0) + bmax)
+            win = (selfv - rival_v) > tol
+            for c in a[win].tolist():
+                found[int(ks[c])] = X[:, c].copy()
+            alive[a[win]] = False
+            lose = ~win
+            if not lose.any():
+                continue
+            al, j, kl = a[lose], rival[lose], kk[lose]
+            for kq, jq in zip(kl.tolist(), j.tolist()):
+                rivals.setdefault(kq, set()).add(jq)
+            dv = Z[kl] - Z[j]
+            nn = (dv * dv).sum(axis=1)
+            stuck = nn == 0
+            h = (dv * X[:, al].T).sum(axis=1) + bd[kl] - bd[j]
+            step = np.where(stuck, 0.0, 2 * h / np.where(stuck, 1.0, nn))
+            X[:, al] -= (step[:, None] * dv).T
+            alive[al[stuck]] = False
+        last[s:s + batch] = X.T
+    return found, last, rivals
+
+
+def _braid(Z, bb, idx, patience, device, batch, progress):
+    """Reflect x across the hyperplane between k and the current winner j until k wins (one GEMM per step)."""
+    import torch
+
+    if torch.device(device).type == "cpu":
+        return _braid_numpy(Z, bb, idx, patience, batch, progress)
+
+    V, r = Z.shape
+    Zd = torch.from_numpy(Z).to(device=device, dtype=torch.float64)
+    bd = torch.from_numpy(bb if bb is not None else np.zeros(V)).to(device=device, dtype=torch.float64)
+    zmax = float(Zd.norm(dim=1).max())
+    bmax = float(bd.abs().max())
+    u = np.finfo(np.float64).eps / 2
+    found: dict[int, np.ndarray] = {}
+    last = np.empty((len(idx), r))
+    chunks = range(0, len(idx), batch)
+    for s in _progress(chunks, len(chunks), "reflection", progress):
+        ks = torch.as_tensor(idx[s:s + batch], device=device)
+        X = Zd[ks].T.clone()                                   # r x m
+        alive = torch.ones(len(ks), dtype=torch.bool, device=device)
+        for _ in range(patience):
+            if not bool(alive.any()):
+                break
+            a = alive.nonzero().squeeze(1)
+            L = Zd @ X[:, a] + bd[:, None]                     # V x m
+            kk = ks[a]
+            selfv = L[kk, torch.arange(len(a), device=device)]
+            L[kk, torch.arange(len(a), device=device)] = -math.inf
+            rival_v, rival = L.max(dim=0)
+            xn = X[:, a].norm(dim=0)
+            tol = 8 * (r + 2) * u * (zmax * xn + bmax)
+            win = (selfv - rival_v) > tol
+            for c in a[win].tolist():
+                found[int(ks[c])] = X[:, c].cpu().numpy().copy()
+            alive[a[win]] = False
+            lose = ~win
+            if not bool(lose.any()):
+                continue
+            al, j, kl = a[lose], rival[lose], kk[lose]
+            dv = Zd[kl] - Zd[j]                                # m x r
+            nn = (dv * dv).sum(dim=1)
+            stuck = nn == 0
+            h = (dv * X[:, al].T).sum(dim=1) + bd[kl] - bd[j]
+            step = torch.where(stuck, torch.zeros_like(h), 2 * h / torch.where(stuck, torch.ones_like(nn), nn))
+            X[:, al] -= (step[:, None] * dv).T
+            alive[al[stuck]] = False
+            del L
+        last[s:s + batch] = X.T.cpu().numpy()
+    return found, last, {}
+
+
+# -- stage: constraint-generation LP ---------------------------------------------------------------------
+def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=40, stats=None, seed_rows=None):
+    """max s s.t. (z_i - z_k).x + s <= b_k - b_i (i in S), s <= 1; grow S with violated rows.
+    S starts with the top rows at x0 plus as many random rows: in whitened coordinates a random set of
+    a few r rows surrounds the centroid, so an interior token's alpha is usually found in the first round.
+    Returns ("witness", x) | ("alpha", idx, weights) | None."""
+    from scipy.optimize import linprog
+
+    V, r = Z.shape
+    zk = Z[k]
+    bvec = bb if bb is not None else np.zeros(V)
+    L = Z @ x0 + bvec
+    L[k] = -np.inf
+    m0 = min(V - 1, rows)
+    if m0 < V - 1:
+        S = np.argpartition(-L, m0 - 1)[:m0]
+        extra = rng.choice(V, min(V, rows), replace=False)
+        S = np.union1d(S, extra[extra != k])
+        if seed_rows is not None and seed_rows.size:  # the rivals met while reflecting
+            S = np.union1d(S, seed_rows[seed_rows != k])
+    else:
+        S = np.delete(np.arange(V), k)
+    zmax = float(np.linalg.norm(Z, axis=1).max())
+    bmax = float(np.abs(bvec).max())
+    u = np.finfo(np.float64).eps / 2
+    c = np.zeros(r + 1)
+    c[-1] = -1.0
+    bounds = [(None, None)] * r + [(None, 1.0)]
+    for rnd in range(max_rounds + 1):
+        if rnd == max_rounds:  # last resort: every row (the full LP; rare)
+            S = np.delete(np.arange(V), k)
+        A = np.hstack([Z[S] - zk, np.ones((len(S), 1))])
+        ub = bvec[k] - bvec[S]
+        res = linprog(c, A_ub=A, b_ub=ub, bounds=bounds, method="highs", options=_LP_OPTIONS)
+        for retry in ("highs-ds", "highs-ipm"):  # HiGHS status 4 (numerical difficulties): other solvers
+            if res.status != 4:
+                break
+            res = linprog(c, A_ub=A, b_ub=ub, bounds=bounds, method=retry)
+        if stats is not None:
+            stats["lp_solves"] += 1
+            stats["lp_rows_max"] = max(stats["lp_rows_max"], len(S))
+        if res.status != 0:
+            if stats is not None:
+                stats[f"lp_status_{res.status}"] = stats.get(f"lp_status_{res.status}", 0) + 1
+            return None
+        s_opt = -res.fun
+        if s_opt <= 1e-9:
+            alpha = -np.asarray(res.ineqlin.marginals)
+            return ("alpha", S.copy(), alpha)
+        x = res.x[:r]
+        m = (zk - Z) @ x + bvec[k] - bvec
+        m[k] = np.inf
+        tol = 8 * (r + 2) * u * (zmax * np.linalg.norm(x) + bmax)
+        if m.min() > tol:
+            return ("witness", x)
+        inS = np.zeros(V, bool)
+        inS[S] = True
+        viol = np.where((m < s_opt * (1 - 1e-12)) & ~inS)[0]
+        if viol.size == 0:
+            if stats is not None:
+                stats["lp_stalled"] = stats.get("lp_stalled", 0) + 1
+                stats["lp_stalled_min_margin"] = float(m.min())
+            return None
+        add = viol[np.argsort(m[viol])[: rows * 2 ** (rnd // 4)]]  # grow the batch geometrically
+        S = np.concatenate([S, add])
+    return None
+
+
+def _initial_rows(k, Z, bb, x0, rows, rng, n_random=None):
+    """The top ``rows`` rivals at x0 plus ``n_random`` random rows (default ``rows``). Whitened, m random rows
+    in R^r surround the centroid unless Binomial(m - 1, 1/2) < r (Wendel), so m = 3r almost always does."""
+    V = Z.shape[0]
+    L = Z @ x0 + (bb if bb is not None else 0.0)
+    L[k] = -np.inf
+    m0 = min(V - 1, rows)
+    if m0 >= V - 1:
+        return np.delete(np.arange(V), k)
+    S = np.union1d(np.argpartition(-L, m0 - 1)[:m0], rng.choice(V, min(V, n_random or rows), replace=False))
+    return S[S != k]
+
+
+def _nnls_token(k, Z, bb, S):
+    """alpha >= 0 on S with sum alpha_i (z_i, 1) = (z_k, 1) by non-negative least squares (Lawson-Hanson);
+    a zero residual (and sum alpha_i b_i >= b_k) is an unargmaxable certificate without an LP."""
+    from scipy.optimize import nnls
+
+    lam = float(np.linalg.norm(Z[k])) + 1.0
+    M = np.vstack([Z[S].T, np.full(len(S), lam)])
+    y = np.append(Z[k], lam)
+    try:
+        a, rnorm = nnls(M, y, maxiter=20 * M.shape[1])
+    except RuntimeError:
+        return None
+    if rnorm > 1e-9 * lam or a.sum() <= 0:
+        return None
+    return S, a
+
+
+def _tolerant_lp(k, Z, bb):
+    """Tie-tolerant reading: max min(1, sum_i m_i) over {m_i = (z_k - z_i).x + b_k - b_i >= 0}.
+    A positive optimum is a weak witness: k is a maximiser and beats at least one row strictly."""
+    from scipy.optimize import linprog
+
+    V, r = Z.shape
+    bvec = bb if bb is not None else np.zeros(V)
+    others = np.delete(np.arange(V), k)
+    D = Z[k] - Z[others]                                       # (V-1) x r
+    g = bvec[k] - bvec[others]
+    A = np.vstack([np.hstack([-D, np.zeros((len(D), 1))]), np.append(-D.sum(axis=0), 1.0)[None, :]])
+    ub = np.append(g, g.sum())
+    c = np.zeros(r + 1)
+    c[-1] = -1.0
+    res = linprog(c, A_ub=A, b_ub=ub, bounds=[(None, None)] * r + [(None, 1.0)], method="highs",
+                  options=_LP_OPTIONS)
+    if res.status != 0:
+        return None
+    x = res.x[:r]
+    val = float(D.sum(axis=0) @ x + g.sum())
+    return x if val > 1e-9 else None
+
+
+# -- stage: low dimension via qhull --------------------------------------------------------------------
+def _hull_route(Z, bb):
+    """Witnesses from facet normals of the (upper) hull and alphas from barycentric coordinates.
+    Returns (witness dict k -> y, alpha dict k -> (idx, weights)); anything unresolved is left out."""
+    from scipy.spatial import ConvexHull, Delaunay
+
+    V, r = Z.shape
+    wit: dict[int, np.ndarray] = {}
+    alph: dict[int, tuple] = {}
+    if bb is None and r == 1:
+        z = Z[:, 0]
+        lo, hi = int(np.argmin(z)), int(np.argmax(z))
+        wit[lo], wit[hi] = np.array([-1.0]), np.array([1.0])
+        simplices = np.array([[lo, hi]])
+        cand = np.array([lo, hi])
+    else:
+        if bb is not None:
+            sig = float(bb.std()) or 1.0
+            P = np.hstack([Z, (bb / sig)[:, None]])
+        else:
+            sig, P = 1.0, Z
+        # a copy: with "Qbb" qhull rescales the caller's array in place (seen with scipy's ConvexHull)
+        hull = ConvexHull(np.array(P, dtype=np.float64, copy=True), qhull_options="Qt Qc")
+        nrm = hull.equations[:, :-1]
+        nrm = nrm / np.linalg.norm(nrm, axis=1, keepdims=True)
+        sim = hull.simplices
+        sum_all = np.zeros((V, P.shape[1]))
+        np.add.at(sum_all, sim.ravel(), np.repeat(nrm, sim.shape[1], axis=0))
+        if bb is not None:
+            upper = nrm[:, -1] > 1e-12
+            sum_up = np.zeros((V, P.shape[1]))
+            np.add.at(sum_up, sim[upper].ravel(), np.repeat(nrm[upper], sim.shape[1], axis=0))
+            cand = np.unique(sim[upper])
+            for k in cand:
+                nu, na = sum_up[k], sum_all[k]
+                eta = 1.0 if na[-1] >= 0 else min(1.0, 0.5 * nu[-1] / (-na[-1]))
+                n = nu + eta * na
+                if n[-1] > 0:
+                    wit[int(k)] = sig * n[:-1] / n[-1]
+            simplices = sim[upper]
+        else:
+            cand = np.unique(sim)
+            for k in cand:
+                wit[int(k)] = sum_all[k].copy()
+            simplices = Delaunay(np.array(Z[cand], copy=True)).simplices
+            simplices = cand[simplices]
+    # barycentric coordinates of every non-candidate point in the projected simplices
+    rest = np.setdiff1d(np.arange(V), cand)
+    if rest.size and simplices.size:
+        Pv = Z[simplices]                                      # F x (r+1) x r
+        M = np.concatenate([np.transpose(Pv, (0, 2, 1)), np.ones((len(simplices), 1, r + 1))], axis=1)
+        try:
+            Minv = np.linalg.inv(M)
+        except np.linalg.LinAlgError:
+            Minv = np.linalg.pinv(M)
+        for s in range(0, rest.size, 2048):
+            pts = rest[s:s + 2048]
+            rhs = np.hstack([Z[pts], np.ones((len(pts), 1))])
+            lam = np.einsum("fij,pj->pfi", Minv, rhs)          # p x F x (r+1)
+            f = lam.min(axis=2).argmax(axis=1)
+            for j, (p, fi) in enumerate(zip(pts.tolist(), f.tolist())):
+                w = lam[j, fi]
+                if w.min() >= -1e-9:
+                    w = np.clip(w, 0, None)
+                    alph[p] = (simplices[fi].astype(np.int64), w / w.sum())
+    return wit, alph
+
+
+# -- certificates --------------------------------------------------------------------------------------
+def _polish_alpha(W, k, idx, w):
+    """Re-solve sum alpha_i w_i = w_k, sum alpha = 1 on alpha's support (float64 least squares)."""
+    keep = (w > 1e-12 * max(w.max(), 0)) & (idx != k)
+    idx, w = idx[keep], w[keep]
+    if idx.size == 0:
+        return None
+    w = w / w.sum()
+    if idx.size == 1:
+        return idx, np.ones(1)
+    scale = max(float(np.abs(W[idx]).max()), float(np.abs(W[k]).max()), 1e-300)
+    if np.abs(W[idx].T @ w - W[k]).max() <= 1e-13 * scale:
+        return idx, w  # already exact to rounding: nothing to polish
+    D = (W[idx[:-1]] - W[idx[-1]]).T
+    beta, *_ = np.linalg.lstsq(D, W[k] - W[idx[-1]], rcond=None)
+    a2 = np.append(beta, 1 - beta.sum())
+    if a2.min() >= 0:
+        r1 = np.abs(W[idx].T @ w - W[k]).max()
+        r2 = np.abs(W[idx].T @ a2 - W[k]).max()
+        if r2 <= r1:
+            return idx, a2
+    return idx, w
+
+
+def _alpha_ok(W, b, k, idx, w, tol):
+    scale_w = max(float(np.abs(W - W.mean(0)).max()), 1e-300)
+    res = float(np.abs(W[idx].T @ w - W[k]).max()) / scale_w
+    gap = 0.0
+    if b is not None:
+        scale_b = max(float(np.abs(b - b.mean()).max()), 1e-300)
+        gap = float(w @ b[idx] - b[k]) / scale_b
+    ok = (w.min() >= 0) and abs(w.sum() - 1) <= 1e-9 and (k not in set(idx.tolist())) and res <= tol and gap >= -tol
+    return ok, res, gap
+
+
+# -- the detector --------------------------------------------------------------------------------------
+def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int = 0, dtype="float32",
+           device: str = "cpu", block: int = 1024, patience: int = 40, lp_rows: int | None = None,
+           cert_tol: float = 1e-9, progress: bool = False) -> UnargmaxableResult:
+    """Find every unargmaxable token of softmax(W x + b), with a certificate for each verdict.
+
+    ``dtype`` is the precision of the GEMM self-witness pass (its error bound follows it); all other
+    stages and every certificate are float64. ``method``: auto | hull (qhull, rank + bias <= 4) | lp (no qhull).
+    ``ties``: strict (ties are unargmaxable) | tolerant (a token that can tie for the max, beating at
+    least one row, counts as argmaxable)."""
+    import torch
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    W, b = _check_input(W, b)
+    if ties not in ("strict", "tolerant"):
+        raise InputError(f"ties={ties!r}: use 'strict' (ties are unargmaxable) or 'tolerant'")
+    if method not in ("auto", "hull", "lp"):
+        raise InputError(f"method={method!r}: use auto, hull or lp")
+    tdtype = _torch_dtype(dtype)
+    dev = torch.device(device)
+    V, d = W.shape
+    has_bias = b is not None and float(np.ptp(b)) > 0
+    bb = (b - b.max()) if has_bias else None
+    tick0 = time.perf_counter()
+    Z, T, _Wc = _whiten(W)
+    r = Z.shape[1]
+    kind = np.full(V, -1, np.int8)
+    scale = np.ones(V)
+    explicit: dict[int, np.ndarray] = {}
+    alphas: dict[int, tuple] = {}
+    stages = {"self_witness": 0, "hull": 0, "reflection": 0, "lp": 0, "tolerant": 0}
+    clock = {"whiten": 0.0, "hull": 0.0, "self_witness": 0.0, "reflection": 0.0, "lp": 0.0, "tolerant": 0.0}
+    clock["whiten"] = time.perf_counter() - tick0
+    tick = time.perf_counter()
+
+    def lap(name):
+        nonlocal tick
+        now = time.perf_counter()
+        clock[name] += now - tick
+        tick = now
+    Y = np.zeros((V, r), np.float32)
+
+    def take_alpha(k, idx, w, stage):
+        pol = _polish_alpha(W, k, np.asarray(idx), np.asarray(w, float))
+        if pol is None:
+            return False
+        ok, _res, _gap = _alpha_ok(W, b, k, pol[0], pol[1], cert_tol)
+        if ok:
+            kind[k] = 2
+            alphas[k] = (pol[0].astype(np.int64), pol[1])
+            stages[stage] += 1
+        return ok
+
+    def take_witness(k, y, stage):
+        x = T @ y
+        if _witness_margin(W, b, k, x) > 0:
+            kind[k] = 1
+            explicit[k] = x
+            stages[stage] += 1
+            return True
+        return False
+
+    route = "trivial"
+    if r == 0:  # all rows equal: the bias alone decides
+        bvec = b if b is not None else np.zeros(V)
+        top = np.flatnonzero(bvec == bvec.max())
+        for k in range(V):
+            if len(top) == 1 and k == top[0]:
+                kind[k], explicit[k] = 1, np.zeros(d)
+            else:
+                j = int(top[0] if top[0] != k else top[1])
+                kind[k], alphas[k] = 2, (np.array([j]), np.ones(1))
+        stages["lp"] = V
+    else:
+        todo = np.arange(V)
+        use_hull = method == "hull" or (method == "auto" and r + (bb is not None) <= 4)  # qhull in <= 4-D
+        route = "hull" if use_hull else ("lp" if method == "lp" else "gemm")
+        if use_hull:
+            try:
+                wit, alph = _hull_route(Z, bb)
+            except Exception:  # qhull on degenerate input: fall back to the LP route
+                wit, alph = {}, {}
+            for k, y in wit.items():
+                take_witness(k, y, "hull")
+            for k, (idx, w) in alph.items():
+                if kind[k] < 0:
+                    take_alpha(k, idx, w, "hull")
+            todo = np.flatnonzero(kind < 0)
+            lap("hull")
+        else:
+            if method == "lp":
+                ok, sc = np.zeros(V, bool), np.ones(V)
+            else:
+                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress)
+            kind[ok], scale[ok] = 0, sc[ok]
+            stages["self_witness"] = int(ok.sum())
+            todo = np.flatnonzero(~ok)
+            lap("self_witness")
+            if todo.size and r > 3 and patience > 0:
+                found, last, rivals = _braid(Z, bb, todo, patience, dev, 256, progress)
+                x_last = dict(zip(todo.tolist(), last))
+                for k, y in found.items():
+                    take_witness(k, y, "reflection")
+                todo = np.flatnonzero(kind < 0)
+            lap("reflection")
+        if "x_last" not in locals():
+            x_last, rivals = {}, {}
+        rows = lp_rows or max(2 * r, 64)
+        rng = np.random.default_rng(seed)
+        stages.update(lp_solves=0, lp_rows_max=0)
+        stages.update(nnls=0)
+        for k in _progress(todo.tolist(), len(todo), "LP", progress):
+            done = False
+            for mult in (1, 2):  # NNLS on the top rivals + 3r random rows, then on twice as many
+                S0 = _initial_rows(k, Z, bb, Z[k], mult * max(r, 32), rng, n_random=mult * max(3 * r, 96))
+                cert = _nnls_token(k, Z, bb, S0)
+                if cert is not None and take_alpha(k, cert[0], cert[1], "nnls"):
+                    done = True
+                    break
+            if done:
+                continue
+            out = _lp_token(k, Z, bb, x_last.get(k, Z[k]).copy(), rows, rng, stats=stages,
+                            seed_rows=np.fromiter(rivals.get(k, ()), dtype=np.int64))
+            if out is None:
+                continue
+            if out[0] == "witness":
+                take_witness(k, out[1], "lp")
+            else:
+                take_alpha(k, out[1], out[2], "lp")
+        lap("lp")
+    if ties == "tolerant":
+        for k in np.flatnonzero(kind == 2).tolist():
+            y = _tolerant_lp(k, Z, bb)
+            if y is not None:
+                kind[k] = 3
+                explicit[k] = T @ y
+                alphas.pop(k, None)
+                stages["tolerant"] += 1
+        lap("tolerant")
+    unarg = tuple(int(k) for k in np.flatnonzero(kind == 2))
+    unc = tuple(int(k) for k in np.flatnonzero(kind < 0))
+    certs = Certificates(T, Y, scale, kind, explicit, alphas)
+    return UnargmaxableResult(
+        vocab_size=V, dim=d, rank=r, has_bias=b is not None, ties=ties, unargmaxable=unarg,
+        n_unargmaxable=len(unarg), certified=not unc, verdict="certified" if not unc else "uncertified",
+        uncertified=unc, stages=stages, stage_seconds={k: round(v, 3) for k, v in clock.items()}, method=route,
+        box=None, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, seed=seed,
+        dtype=str(tdtype).replace("torch.", ""), device=str(dev), certificates=certs)
+
+
+def _witness_margin(W, b, k, x) -> float:
+    """Float64 margin of witness x minus its rounding bound (> 0 means z_k > z_i for all i, proven)."""
+    z = W @ x + (b if b is not None else 0.0)
+    zk = z[k]
+    z[k] = -np.inf
+    u = np.finfo(np.float64).eps / 2
+    d = W.shape[1]
+    bound = 4 * (d + 2) * u * (np.abs(W).sum(axis=1).max() * np.abs(x).max() + (np.abs(b).max() if b is not None else 0))
+    return float(zk - z.max() - 2 * bound)
+
+
+# -- verification ----------------------------------------------------------------------------------------
+def verify(result: UnargmaxableResult, W, b=None, *, sample: int | None = None, seed: int = 0,
+           tol: float = 1e-9, block: int = 512) -> VerifyResult:
+    """Re-check certificates on the original (W, b) in float64: witness margins with a rounding bound,
+    alpha >= 0, sum alpha = 1, ||sum alpha_i w_i - w_k||_inf and sum alpha_i b_i - b_k (relative to the scale
+    of W and b). ``sample`` checks that many random witnesses (all alphas are always checked)."""
+    t0 = time.perf_counter()
+    W, b = _check_input(W, b)
+    c = result.certificates
+    if c is None:
+        raise InputError("result: has no certificates (a --box run); certificates come from detect()")
+    V, d = W.shape
+    failed = []
+    wit = np.flatnonzero(np.isin(c.kind, (0, 1)))
+    if sample is not None and sample < wit.size:
+        wit = np.sort(np.random.default_rng(seed).choice(wit, sample, replace=False))
+    u = np.finfo(np.float64).eps / 2
+    wabs = np.abs(W).sum(axis=1).max()
+    babs = np.abs(b).max() if b is not None else 0.0
+    min_margin = math.inf
+    for s in range(0, wit.size, block):
+        ks = wit[s:s + block]
+        X = np.stack([c.witness(int(k)) for k in ks], axis=1)  # d x B
+        Lg = W @ X
+        if b is not None:
+            Lg += b[:, None]
+        cols = np.arange(len(ks))
+        selfv = Lg[ks, cols].copy()
+        Lg[ks, cols] = -np.inf
+        marg = selfv - Lg.max(axis=0)
+        bound = 8 * (d + 2) * u * (wabs * np.abs(X).max(axis=0) + babs)
+        bad = marg <= bound
+        failed += ks[bad].tolist()
+        min_margin = min(min_margin, float((marg / np.maximum(np.abs(selfv), 1e-300)).min()))
+    for k in np.flatnonzero(c.kind == 3).tolist():  # weak witnesses: a maximiser that beats some row
+        z = W @ c.explicit[k] + (b if b is not None else 0)
+        zk = z[k]
+        z[k] = -np.inf
+        sc = max(np.abs(z[np.isfinite(z)]).max(), abs(zk), 1e-300)
+        if not (z.max() <= zk + tol * sc and z.min() < zk - tol * sc):
+            failed.append(k)
+    max_res, min_gap = 0.0, math.inf
+    n_alpha = 0
+    for k in np.flatnonzero(c.kind == 2).tolist():
+        idx, w = c.alpha[k]
+        ok, res, gap = _alpha_ok(W, b, k, idx, w, tol)
+        n_alpha += 1
+        max_res, min_gap = max(max_res, res), min(min_gap, gap)
+        if not ok:
+            failed.append(k)
+    return VerifyResult(ok=not failed and result.certified, n_witness_checked=int(wit.size),
+                        n_alpha_checked=n_alpha, n_failed=len(failed), failed=tuple(sorted(failed)),
+                        min_witness_margin=min_margin, max_alpha_residual=max_res,
+                        min_bias_gap=min_gap if n_alpha else math.nan, seconds=time.perf_counter() - t0)
+
+
+# -- the reference tool's bounded search ------------------------------------------------------------------
+def box_detect(W, b=None, box: float = 100.0, *, tokens=None, radius_floor: float = 1e-8,
+               progress: bool = False) -> UnargmaxableResult:
+    """Grivas et al.'s exact step as a per-token Chebyshev LP over x in [-box, box]^d (HiGHS):
+    max r s.t. (w_i - w_k).x + ||w_i - w_k|| r <= b_k - b_i, r >= radius_floor; infeasible -> "bounded".
+    Not scale-invariant (b -> 1000 b breaks it); kept for comparison and as the bench baseline."""
+    from scipy.optimize import linprog
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    W, b = _check_input(W, b)
+    if not (box > 0 and math.isfinite(box)):
+        raise InputError(f"--box {box}: the half-width must be a positive finite number")
+    V, d = W.shape
+    bvec = b if b is not None else np.zeros(V)
+    ks = np.arange(V) if tokens is None else np.asarray(tokens)
+    bounded = []
+    for k in _progress(ks.tolist(), len(ks), "box LP", progress):
+        D = np.delete(W, k, axis=0) - W[k]
+        A = np.hstack([D, np.linalg.norm(D, axis=1, keepdims=True)])
+        ub = bvec[k] - np.delete(bvec, k)
+        c = np.zeros(d + 1)
+        c[-1] = -1
+        res = linprog(c, A_ub=A, b_ub=ub, bounds=[(-box, box)] * d + [(radius_floor, None)], method="highs",
+                      options=_LP_OPTIONS)
+        if res.status != 0:
+            bounded.append(int(k))
+    return UnargmaxableResult(
+        vocab_size=V, dim=d, rank=int(np.linalg.matrix_rank(W - W.mean(0))), has_bias=b is not None,
+        ties="strict", unargmaxable=tuple(bounded), n_unargmaxable=len(bounded), certified=False,
+        verdict="uncertified", uncertified=(), stages={"box_lp": int(len(ks))},
+        stage_seconds={"box_lp": round(time.perf_counter() - t0, 3)}, method="box", box=float(box),
+        seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, seed=0, dtype="float64",
+        device="cpu", certificates=None)
+
+
+# -- workloads -----------------------------------------------------------------------------------------------
+def gaussian_head(V: int, d: int, *, bias: bool = False, seed: int = 0, dtype=np.float64):
+    """iid N(0, 1) weights (and an independent N(0, 1) bias)."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((V, d)).astype(dtype)
+    b = rng.standard_normal(V).astype(dtype) if bias else None
+    return W, b
+
+
+def trained_like_head(V: int, d: int, *, n_planted: int = 20, bias: bool = False, seed: int = 0,
+                      dtype=np.float32):
+    """W = mu + s_i u_i: u_i ~ N(0, diag(1/(1+j))) normalised, s_i log-normal (sigma 0.35), ||mu|| ~ 0.3 sqrt(d);
+    plus rows planted strictly inside the hull: p = 0.8 mean(3 rows) + 0.2 centroid(others)."""
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((V, d)) / np.sqrt(1.0 + np.arange(d))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    s = rng.lognormal(0.0, 0.35, V)
+    mu = rng.standard_normal(d)
+    mu *= 0.3 * np.sqrt(d) / np.linalg.norm(mu)
+    W = mu + s[:, None] * U
+    planted = np.sort(rng.choice(V, n_planted, replace=False))
+    total = W.sum(axis=0)
+    for p in planted:
+        src = rng.choice(np.setdiff1d(np.arange(V), planted), 3, replace=False)
+        centroid = (total - W[p]) / (V - 1)
+        W[p] = 0.8 * W[src].mean(axis=0) + 0.2 * centroid
+    b = rng.standard_normal(V) * 0.1 if bias else None
+    if bias:  # a bias must not rescue the planted rows: give them the lowest bias
+        b[planted] = b.min() - 1.0
+    return W.astype(dtype), (b.astype(dtype) if b is not None else None), planted
+
+
+# -- Monte Carlo against the quadrature --------------------------------------------------------------------
+def expected_count(n: int, d: int, *, bias: bool, trials: int = 200, seed: int = 0, rows: str = "gaussian",
+                   dtype="float64", device: str = "cpu") -> CountResult:
+    """Mean argmaxable count of the detector over ``trials`` heads of n iid N(0, I_d) rows (optionally an
+    N(0, 1) bias) beside theory.unargmaxable.expected_argmaxable(n, d, bias). ``rows="normalized"`` puts the
+    rows on the unit sphere (breaks the Gaussian premise; used as a negative control)."""
+    from theory.unargmaxable import expected_argmaxable
+
+    if rows not in ("gaussian", "normalized"):
+        raise InputError(f"rows={rows!r}: use gaussian or normalized")
+    if n < 2 or d < 1 or trials < 2:
+        raise InputError(f"n={n}, d={d}, trials={trials}: need n >= 2, d >= 1, trials >= 2")
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    counts = np.empty(trials)
+    for t in range(trials):
+        W = rng.standard_normal((n, d))
+        if rows == "normalized":
+            W /= np.linalg.norm(W, axis=1, keepdims=True)
+        b = rng.standard_normal(n) if bias else None
+        res = detect(W, b, seed=seed, dtype=dtype, device=device)
+        if not res.certified:
+            raise RuntimeError(f"trial {t}: detector left tokens {res.uncertified} uncertified")
+        counts[t] = n - res.n_unargmaxable
+    exp = expected_argmaxable(n, d, bias)
+    mean, sem = float(counts.mean()), float(counts.std(ddof=1) / math.sqrt(trials))
+    z = (mean - exp) / sem if sem > 0 else (0.0 if mean == exp else math.inf)
+    return CountResult(n=n, d=d, bias=bias, rows=rows, trials=trials, mean_argmaxable=mean, sem=sem,
+                       expected=exp, z_score=float(z), verdict="agrees" if abs(z) <= 4 else "disagrees",
+                       seed=seed, dtype=str(dtype), device=str(device), seconds=time.perf_counter() - t0)
+
+
+# -- files and CLI -----------------------------------------------------------------------------------------
+def load_head(path: str, weight_key: str | None = None, bias_key: str | None = None):
+    """Read (W, b) from .npy, .npz (allow_pickle=False), .safetensors or .pt/.bin (torch weights_only=True)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file; give a .npy, .npz, .safetensors, .pt or .bin file")
+    suf = p.suffix.lower()
+    if suf == ".npy":
+        if bias_key:
+            raise InputError(f"--bias-key {bias_key!r}: a .npy file holds one array; use .npz for weight + bias")
+        try:
+            return np.load(p, allow_pickle=False), None
+        except ValueError as exc:
+            raise InputError(f"{path}: cannot read without pickle ({exc}); save a plain numeric array") from None
+    if suf == ".npz":
+        with np.load(p, allow_pickle=False) as f:
+            tensors = {k: f[k] for k in f.files}
+    elif suf == ".safetensors":
+        from safetensors.numpy import load_file
+
+        try:
+            tensors = load_file(str(p))
+        except Exception:
+            from safetensors.torch import load_file as tload
+
+            tensors = {k: v.float().numpy() for k, v in tload(str(p)).items()}
+    elif suf in (".pt", ".bin", ".pth"):
+        import torch
+
+        try:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(f"{path}: torch.load(weights_only=True) refused it ({type(exc).__name__}); "
+                             "save a plain state dict or tensor") from None
+        if isinstance(obj, torch.Tensor):
+            tensors = {"weight": obj}
+        elif isinstance(obj, dict):
+            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        else:
+            raise InputError(f"{path}: holds a {type(obj).__name__}, not a tensor or a state dict")
+        tensors = {k: v.detach().float().numpy() if v.dtype in (torch.bfloat16, torch.float16) else v.detach().numpy()
+                   for k, v in tensors.items()}
+    else:
+        raise InputError(f"{path}: unknown extension {suf!r}; use .npy, .npz, .safetensors, .pt or .bin")
+    keys = sorted(tensors)
+    if weight_key is None:
+        twod = [k for k in keys if np.ndim(tensors[k]) == 2]
+        if len(twod) != 1:
+            raise InputError(f"{path}: {len(twod)} 2-D arrays ({', '.join(twod) or 'none'}); name one with --weight-key")
+        weight_key = twod[0]
+    if weight_key not in tensors:
+        raise InputError(f"--weight-key {weight_key!r}: not in {path}; it has {', '.join(keys)}")
+    if bias_key is not None and bias_key not in tensors:
+        raise InputError(f"--bias-key {bias_key!r}: not in {path}; it has {', '.join(keys)}")
+    return tensors[weight_key], (tensors[bias_key] if bias_key else None)
+
+
+def _cmd(args) -> int:
+    import json
+
+    W, b = load_head(args.file, args.weight_key, args.bias_key)
+    if args.box is not None:
+        res = box_detect(W, b, args.box, progress=not args.quiet)
+    else:
+        res = detect(W, b, ties=args.ties, seed=args.seed, dtype=args.dtype, device=args.device,
+                     progress=not args.quiet)
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=2))
+    else:
+        print(res)
+    return 0
+
+
+def add_subcommand(subparsers) -> None:
+    p = subparsers.add_parser("unargmaxable", help="certify which tokens of an output head can never be the argmax")
+    p.add_argument("file", help=".npy, .npz, .safetensors, or .pt/.bin (read with torch weights_only=True)")
+    p.add_argument("--weight-key", default=None, help="array name of the V x d weight (default: the only 2-D one)")
+    p.add_argument("--bias-key", default=None, help="array name of the length-V bias (default: no bias)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--box", type=float, default=None, metavar="R",
+                   help="reproduce the reference tool's bounded search over [-R, R]^d (uncertified)")
+    p.add_argument("--ties", default="strict", choices=("strict", "tolerant"),
+                   help="strict: a token that can only tie is unargmaxable (default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="float32", help="GEMM pass precision: float32 (default) or float64")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd)

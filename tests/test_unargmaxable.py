@@ -1,0 +1,219 @@
+"""Unit and property tests of theory/unargmaxable.py and probes/unargmaxable.py."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.spatial import ConvexHull
+
+from probes import unargmaxable as U
+from probes.cli import main
+from probes.errors import InputError
+from theory import unargmaxable as T
+
+DIAMOND = np.array(T.DIAMOND_ROWS, dtype=float)
+
+
+def _oracle(W, b=None):
+    """Independent oracle (qhull on the lifted points): tokens that are not (upper) hull vertices."""
+    V = len(W)
+    if b is None:
+        verts = set(ConvexHull(W.copy()).vertices.tolist())
+    else:
+        hull = ConvexHull(np.hstack([W, b[:, None]]).copy())
+        up = hull.equations[:, -2] > 1e-12
+        verts = set(np.unique(hull.simplices[up]).tolist())
+    return tuple(k for k in range(V) if k not in verts)
+
+
+@pytest.mark.parametrize("d", T.DERIVATIONS, ids=lambda d: d.name)
+def test_derivation_steps_check(d):
+    assert all(s.ok for s in d.check())
+
+
+def test_e2_n4_quadrature_matches_closed_form():
+    assert T.expected_vertices(4, 2) == pytest.approx(T.GAUSSIAN.predict("e2_n4"), rel=1e-10)
+    # the asymptotic formula is visibly off at small n (why the tests use quadrature)
+    assert abs(T.GAUSSIAN.predict("renyi_sulanke_asymptotic", n=50) - T.expected_vertices(50, 2)) > 0.5
+
+
+def test_expected_vertices_rejects_d5():
+    with pytest.raises(ValueError, match="d <= 4"):
+        T.expected_vertices(20, 5)
+
+
+def test_e4_angle_formula_matches_qhull_monte_carlo():
+    rng = np.random.default_rng(0)
+    counts = [len(ConvexHull(rng.standard_normal((15, 4))).vertices) for _ in range(1500)]
+    sem = np.std(counts) / np.sqrt(len(counts))
+    assert abs(np.mean(counts) - T.expected_vertices(15, 4)) < 4 * sem
+    assert abs(np.mean(counts) - T.expected_facets(15, 4) / 2 - 2) > 4 * sem  # the d = 3 rule does not carry over
+
+
+def test_diamond_strict_and_bias_threshold():
+    assert U.detect(DIAMOND).unargmaxable == (4,)
+    thr = T.DIAMOND.predict("rescue_threshold", b1=0.3, b2=-0.2, b3=0.1, b4=0.4)
+    for b5, expect in [(thr + 1e-3, ()), (thr - 1e-3, (4,)), (thr, (4,))]:
+        b = np.array([0.3, -0.2, 0.1, 0.4, b5])
+        for method in ("auto", "lp"):
+            r = U.detect(DIAMOND, b, method=method)
+            assert r.unargmaxable == expect, (b5, method)
+            assert U.verify(r, DIAMOND, b).ok
+
+
+def test_tie_tolerant_reading():
+    b = np.array([1.0, 0.0, 1.0, 0.0, 1.0])  # token 5 ties with 1 and 3 at x = 0, beats 2 and 4
+    assert U.detect(DIAMOND, b).unargmaxable == (4,)
+    r = U.detect(DIAMOND, b, ties="tolerant")
+    assert r.unargmaxable == () and U.verify(r, DIAMOND, b).ok
+    assert U.detect(DIAMOND, ties="tolerant").unargmaxable == (4,)  # strictly interior: no reading rescues it
+
+
+@pytest.mark.parametrize("d", [2, 6])
+def test_duplicates_are_unargmaxable_and_certified(d):
+    W, _ = U.gaussian_head(40, d, seed=3)
+    a, c = [k for k in range(40) if k not in U.detect(W).unargmaxable][:2]
+    W = np.vstack([W, W[[a, c]]])  # rows 40, 41 duplicate two argmaxable rows
+    r = U.detect(W)
+    assert {a, c, 40, 41} <= set(r.unargmaxable)
+    assert r.certified and U.verify(r, W).ok
+    rt = U.detect(W, ties="tolerant")  # a copy can tie for the max: argmaxable in the tolerant reading
+    assert not ({a, c, 40, 41} & set(rt.unargmaxable)) and U.verify(rt, W).ok
+
+
+def test_rank_deficient_matches_factor():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 2))
+    W = A @ rng.standard_normal((2, 7))  # rank 2 in R^7
+    r = U.detect(W)
+    assert r.rank == 2 and r.unargmaxable == U.detect(A).unargmaxable == _oracle(A)
+    assert U.verify(r, W).ok
+
+
+@pytest.mark.parametrize("d,bias", [(2, False), (2, True), (3, False), (3, True)])
+def test_low_d_matches_qhull_oracle_and_lp_route(d, bias):
+    W, b = U.gaussian_head(80, d, bias=bias, seed=d + 10 * bias)
+    r = U.detect(W, b)
+    assert r.unargmaxable == _oracle(W, b)
+    assert U.detect(W, b, method="lp").unargmaxable == r.unargmaxable
+    assert U.verify(r, W, b).ok
+
+
+def test_gemm_route_matches_qhull_oracle_in_d5():
+    W, b = U.gaussian_head(120, 5, bias=False, seed=5)
+    r = U.detect(W, b)
+    assert r.method == "gemm" and r.unargmaxable == _oracle(W)
+    v = U.verify(r, W, b)
+    assert v.ok and v.n_alpha_checked == len(r.unargmaxable) and v.n_witness_checked == 120 - len(r.unargmaxable)
+
+
+def _transforms(W, b, rng):
+    V, d = W.shape
+    A = rng.standard_normal((d, d)) + 3 * np.eye(d)
+    c, v = rng.standard_normal(d), rng.standard_normal(d)
+    return {"WA": (W @ A, b), "W+1c": (W + c, b), "b+c": (W, b + 2.5), "b+Wv": (W, b + W @ v),
+            "1000b": (W, 1000 * b), "s(W,b)": (7 * W, 7 * b)}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), d=st.sampled_from([2, 5]))
+def test_invariances_metamorphic(seed, d):
+    W, b = U.gaussian_head(50, d, bias=True, seed=seed)
+    base = U.detect(W, b).unargmaxable
+    rng = np.random.default_rng(seed)
+    for name, (W2, b2) in _transforms(W, b, rng).items():
+        assert U.detect(W2, b2).unargmaxable == base, name
+    perm = rng.permutation(50)  # new row i is old row perm[i]: labels are permuted, nothing else
+    assert {int(perm[i]) for i in U.detect(W[perm], b[perm]).unargmaxable} == set(base)
+
+
+def test_structural_facts():
+    W, _ = U.gaussian_head(6, 5, seed=1)           # V <= d + 1: all argmaxable
+    assert U.detect(W).unargmaxable == ()
+    W, _ = U.gaussian_head(200, 2, seed=2)
+    assert U.detect(W).n_unargmaxable > 150
+    assert U.detect(W, -0.5 * (W ** 2).sum(1)).unargmaxable == ()   # Voronoi bias rescues every row
+    b = np.zeros(200)
+    b[17] = 1.0
+    assert 17 not in U.detect(W, b).unargmaxable                    # unique argmax of b
+
+
+def test_verify_rejects_tampered_certificates():
+    W, b = U.gaussian_head(100, 2, bias=True, seed=4)
+    r = U.detect(W, b)
+    c = r.certificates
+    k = r.unargmaxable[0]
+    idx, w = c.alpha[k]
+    c.alpha[k] = (idx, np.roll(w, 1))                                # wrong weights
+    assert k in U.verify(r, W, b).failed
+    c.alpha[k] = (idx, w)
+    j = next(i for i in range(100) if c.kind[i] in (0, 1))
+    c.explicit[j], c.kind[j] = np.zeros(2), 1                         # x = 0 is no witness here
+    assert j in U.verify(r, W, b).failed
+
+
+def test_box_search_breaks_under_bias_scaling():
+    W, b = np.array([[0.0], [1.0]]), np.array([0.0, -1.0])           # token 1 wins only for x > -b_1
+    assert U.box_detect(W, b, 100).unargmaxable == ()
+    assert U.box_detect(W, 1000 * b, 100).unargmaxable == (1,)       # witness outside the box
+    assert U.detect(W, 1000 * b).unargmaxable == ()
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (dict(W=np.array([[np.nan, 1.0], [0.0, 1.0]])), "NaN"),
+    (dict(W=np.ones((1, 3))), "vocab_size"),
+    (dict(W=np.ones((3, 0))), "dim = 0"),
+    (dict(W=np.ones((3, 2)), b=np.ones(4)), "bias"),
+    (dict(W=np.ones((3, 2)), b=np.array([0, np.inf, 0])), "bias"),
+    (dict(W=np.ones(3)), "2-D"),
+])
+def test_bad_input(bad, msg):
+    with pytest.raises(InputError, match=msg):
+        U.detect(bad["W"], bad.get("b"))
+
+
+def test_files_and_cli(tmp_path, capsys, monkeypatch):
+    import torch
+
+    import probes.cli
+
+    monkeypatch.setattr(probes.cli, "AUDIT_PROBES", {})  # this test is about the file command only
+    from safetensors.numpy import save_file
+
+    W, b = U.gaussian_head(30, 2, bias=True, seed=0)
+    np.save(tmp_path / "w.npy", W)
+    np.savez(tmp_path / "h.npz", weight=W, bias=b)
+    save_file({"lm_head.weight": W.astype(np.float32), "lm_head.bias": b.astype(np.float32)},
+              str(tmp_path / "h.safetensors"))
+    torch.save({"weight": torch.from_numpy(W), "bias": torch.from_numpy(b)}, tmp_path / "h.pt")
+    expect = U.detect(W, b).unargmaxable
+    for f, wk, bk in [("h.npz", "weight", "bias"), ("h.safetensors", "lm_head.weight", "lm_head.bias"),
+                      ("h.pt", "weight", "bias")]:
+        assert main(["unargmaxable", str(tmp_path / f), "--weight-key", wk, "--bias-key", bk, "--json",
+                     "--quiet"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert {"vocab_size", "dim", "has_bias", "unargmaxable", "n_unargmaxable", "certified", "seconds"} <= set(out)
+        assert tuple(out["unargmaxable"]) == expect and out["certified"] and out["has_bias"]
+    assert main(["unargmaxable", str(tmp_path / "w.npy"), "--quiet"]) == 0
+    assert main(["unargmaxable", str(tmp_path / "h.npz"), "--weight-key", "nope", "--quiet"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["unargmaxable", str(tmp_path / "h.npz"), "--weight-key", "weight", "--bias-key", "x"]) == 2
+    assert main(["unargmaxable", str(tmp_path / "missing.npy")]) == 2
+    from fractions import Fraction
+
+    torch.save({"obj": Fraction(1, 3)}, tmp_path / "evil.pt")  # not loadable with weights_only=True
+    assert main(["unargmaxable", str(tmp_path / "evil.pt")]) == 2
+    assert "weights_only" in capsys.readouterr().err
+    assert main(["unargmaxable", str(tmp_path / "h.npz"), "--weight-key", "weight", "--box", "100", "--json",
+                 "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["certified"] is False
+
+
+def test_trained_like_planted_rows_found_small():
+    W, b, planted = U.trained_like_head(1500, 24, n_planted=4, seed=1)
+    r = U.detect(W, b)
+    assert set(planted.tolist()) <= set(r.unargmaxable) and r.certified
+    assert U.verify(r, W, b).ok
