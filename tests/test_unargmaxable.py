@@ -175,12 +175,9 @@ def test_bad_input(bad, msg):
         U.detect(bad["W"], bad.get("b"))
 
 
-def test_files_and_cli(tmp_path, capsys, monkeypatch):
+def test_files_and_cli(tmp_path, capsys):
     import torch
 
-    import probes.cli
-
-    monkeypatch.setattr(probes.cli, "AUDIT_PROBES", {})  # this test is about the file command only
     from safetensors.numpy import save_file
 
     W, b = U.gaussian_head(30, 2, bias=True, seed=0)
