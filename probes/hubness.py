@@ -1,0 +1,647 @@
+"""Hubness probe: exact k-occurrence N_k at GEMM speed, its measures and its theory.
+
+N_k(y) = number of rankings (queries) whose k best candidates include y. Two modes:
+
+* **self** (one set X): every point ranks all *other* points; self is excluded both as a
+  query and as a neighbour, so mean N_k = k (Radovanović et al. 2010, JMLR 11, §3).
+* **query→key** (queries Q, keys K): every query ranks all keys (attention: top-k logits);
+  nothing is excluded; mean N_k = k·n_q/n_k.
+
+Scores are ``α⟨q, y⟩ − β_y`` (higher is nearer): euclidean α = 2, β = ‖y‖² (data centred
+first, which changes no distance); cosine: rows normalised, α = 1, β = 0; dot: α = 1, β = 0.
+The pass is a blocked GEMM with a running top-(2k) per row (the symmetric half in self mode:
+each block pair once, used for rows and columns), so memory is O(block² + n·k).
+
+**Exactness and ties.** The pass runs in ``dtype`` (float32 by default). Each row's 2k
+candidates are then re-scored in float64 from the original data and sorted by (score
+descending, index ascending); the row is certified when its k-th float64 score exceeds the
+2k-th pass score plus a rounding bound (d + 4)·u·(α‖q‖ max‖y‖ + max|β|), so no
+non-candidate can reach it. Rows that fail (near-ties across the candidate edge, many
+duplicates) are recomputed against all keys in float64. Result: the float64 top-k with
+ties broken by the lower index (duplicates are therefore handled deterministically).
+
+Measures: biased k-skewness (E(N−μ)³/σ³, as ``scipy.stats.skew``), antihub occurrence
+#{N = 0}/n, hub occurrence Σ_{N ≥ 2N̄} N / ΣN, Robin Hood ½Σ|N−N̄|/ΣN, Gini, and the
+centrality Spearman(N_k, ‖y − ȳ‖). Theory (``theory/hubness.py``): the limit law with w
+estimated from the data's moments, and the null model w = 0.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from probes.errors import InputError, require_finite
+from probes.result import Result
+
+__all__ = ["METRICS", "VERDICTS", "KNN", "HubnessResult", "knn", "k_occurrence", "measures",
+           "limit_law", "null_law", "estimate_w", "probe", "synthetic", "load_matrix",
+           "add_subcommand", "write_plot"]
+
+METRICS = ("euclidean", "cosine", "dot")
+VERDICTS = ("null-like", "hubness", "near-limit")
+REDUCTIONS = ("csls", "mp")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float": torch.float32, "double": torch.float64}
+
+
+# ----------------------------------------------------------------------------------
+# input handling
+# ----------------------------------------------------------------------------------
+def _as_dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.float32, torch.float64):
+            raise InputError(f"dtype {dtype}: use torch.float32 or torch.float64")
+        return dtype
+    if str(dtype) not in _DTYPES:
+        raise InputError(f"dtype {dtype!r}: use 'float32' (fast, re-checked in float64) or 'float64'")
+    return _DTYPES[str(dtype)]
+
+
+def _as_matrix(name: str, x) -> torch.Tensor:
+    """A 2-D float tensor (float64 unless the input is float32), finite, d ≥ 1."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise InputError(f"{name}: dtype {x.dtype} is not numeric; pass a float matrix")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if x.ndim != 2:
+        raise InputError(f"{name}: expected a 2-D matrix (points × dimensions), got shape {tuple(x.shape)}; "
+                         "reshape it, e.g. x.reshape(-1, x.shape[-1])")
+    if x.shape[1] == 0:
+        raise InputError(f"{name}: has d = 0 dimensions; hubness needs at least one coordinate")
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else torch.float64)
+    x = x.detach().cpu()
+    require_finite(name, x)
+    return x
+
+
+# ----------------------------------------------------------------------------------
+# the exact k-NN engine
+# ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KNN:
+    """Top-k of every query: ``indices`` (n_q, k) int64 and float64 ``scores``, best first."""
+
+    indices: torch.Tensor
+    scores: torch.Tensor
+    n_keys: int
+    certified_rows: int
+    fallback_rows: int
+
+
+class _Space:
+    """Queries and keys prepared for one metric: scores α⟨q, y⟩ − β_y (+ key bias)."""
+
+    def __init__(self, keys: torch.Tensor, queries: torch.Tensor | None, metric: str):
+        self.self_mode = queries is None
+        k64 = keys.to(torch.float64)
+        q64 = k64 if queries is None else queries.to(torch.float64)
+        if metric == "cosine":
+            for nm, x in (("keys", k64), ("queries", q64)):
+                norms = x.norm(dim=1)
+                if bool((norms == 0).any()):
+                    i = int((norms == 0).nonzero()[0])
+                    raise InputError(f"{nm}: row {i} has zero norm, so its cosine is undefined; "
+                                     "drop zero rows or use --metric euclidean")
+            k64 = k64 / k64.norm(dim=1, keepdim=True)
+            q64 = k64 if queries is None else q64 / q64.norm(dim=1, keepdim=True)
+        if metric == "euclidean":  # distances are translation invariant: centre for accuracy
+            centre = k64.mean(0, keepdim=True)
+            k64 = k64 - centre
+            q64 = k64 if queries is None else q64 - centre
+        self.metric = metric
+        self.alpha = 2.0 if metric == "euclidean" else 1.0
+        self.keys64, self.queries64 = k64, q64
+        self.beta64 = (k64 * k64).sum(1) if metric == "euclidean" else torch.zeros(len(k64), dtype=torch.float64)
+
+    def sim_offset(self, which: str) -> torch.Tensor:
+        """Per-query term turning a score into the metric's similarity (−‖q−y‖² or cos/dot)."""
+        x = self.queries64 if which == "queries" else self.keys64
+        return (x * x).sum(1) if self.metric == "euclidean" else torch.zeros(len(x), dtype=torch.float64)
+
+
+def _pairs(nq: int, nk: int, block: int, symmetric: bool):
+    qb = range(0, nq, block)
+    for i0 in qb:
+        for j0 in range(i0 if symmetric else 0, nk, block):
+            yield i0, min(i0 + block, nq), j0, min(j0 + block, nk)
+
+
+def _merge(state_v, state_i, rows: slice, v, i, width: int):
+    cv = torch.cat([state_v[rows], v], 1)
+    ci = torch.cat([state_i[rows], i], 1)
+    top_v, pos = cv.topk(width, dim=1, sorted=False)
+    state_v[rows] = top_v
+    state_i[rows] = ci.gather(1, pos)
+
+
+def _progress(total: int, progress: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="blk", file=sys.stderr, leave=False,
+                disable=not (progress and sys.stderr.isatty()))
+
+
+def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str):
+    """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs."""
+    nq, nk = len(Q), len(K)
+    dev = Q.device
+    state_v = torch.full((nq, width), -math.inf, dtype=Q.dtype, device=dev)
+    state_i = torch.full((nq, width), -1, dtype=torch.int64, device=dev)
+    pairs = list(_pairs(nq, nk, block, symmetric))
+    with _progress(len(pairs), progress, desc) as bar:
+        for i0, i1, j0, j1 in pairs:
+            G = Q[i0:i1] @ K[j0:j1].T
+            S = score(G, i0, i1, j0, j1)
+            if symmetric and i0 == j0:
+                S.diagonal().fill_(-math.inf)
+            w = min(width, j1 - j0)
+            v, ix = S.topk(w, dim=1, sorted=False)
+            _merge(state_v, state_i, slice(i0, i1), v, ix + j0, width)
+            if symmetric and i0 != j0:
+                St = score(G.T, j0, j1, i0, i1)
+                w = min(width, i1 - i0)
+                v, ix = St.topk(w, dim=1, sorted=False)
+                _merge(state_v, state_i, slice(j0, j1), v, ix + i0, width)
+            bar.update(1)
+    return state_v, state_i
+
+
+def _order_exact(s64: torch.Tensor, idx: torch.Tensor):
+    """Sort each row by score descending, ties by lower index (stable two-key sort)."""
+    o1 = idx.argsort(dim=1, stable=True)
+    s1, i1 = s64.gather(1, o1), idx.gather(1, o1)
+    o2 = (-s1).argsort(dim=1, stable=True)
+    return s1.gather(1, o2), i1.gather(1, o2)
+
+
+def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
+        device="cpu", block: int = 4096, key_bias=None, progress: bool = False,
+        _space: _Space | None = None) -> KNN:
+    """Exact top-k (self excluded when ``queries`` is None), float64-certified, index tie-break.
+
+    ``key_bias`` (n_keys,) is added to β_y (used by CSLS). See the module docstring.
+    """
+    if metric not in METRICS:
+        raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
+    dt = _as_dtype(dtype)
+    sp_ = _space or _Space(_as_matrix("keys", keys), None if queries is None else _as_matrix("queries", queries), metric)
+    K64, Q64 = sp_.keys64, sp_.queries64
+    nk, nq, d = len(K64), len(Q64), K64.shape[1]
+    avail = nk - 1 if sp_.self_mode else nk
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k = {k!r}: must be a positive integer")
+    if avail < k:
+        raise InputError(f"k = {k} but only {avail} candidate neighbours per query (n = {nk}"
+                         f"{', self excluded' if sp_.self_mode else ''}); use k < n")
+    if block < 1:
+        raise InputError(f"block = {block}: must be ≥ 1")
+    beta64 = sp_.beta64 + (torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else 0)
+    dev = torch.device(device)
+    Kw = K64.to(dev, dt)
+    Qw = Kw if sp_.self_mode else Q64.to(dev, dt)
+    beta_w = beta64.to(dev, dt)
+    alpha = sp_.alpha
+    width = min(2 * k, avail)
+
+    plain = alpha == 1.0 and key_bias is None and sp_.metric != "euclidean"
+
+    def score(G, i0, i1, j0, j1):
+        return G if plain else G.mul(alpha).sub_(beta_w[j0:j1].unsqueeze(0))
+
+    cand_v, cand_i = _scan(Qw, Kw, score, width, sp_.self_mode, block, progress, "k-NN")
+    cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
+
+    # float64 certification of each row's candidate set
+    u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
+    qn, kn_max = Q64.norm(dim=1), float(K64.norm(dim=1).max())
+    tol = (d + 4) * u * (alpha * qn * kn_max + float(beta64.abs().max()))
+    out_i = torch.empty((nq, k), dtype=torch.int64)
+    out_s = torch.empty((nq, k), dtype=torch.float64)
+    bad_rows = []
+    chunk = max(1, min(nq, 2 ** 22 // max(1, width * d)))
+    for r0 in range(0, nq, chunk):
+        r1 = min(r0 + chunk, nq)
+        ci = cand_i[r0:r1]
+        s64 = alpha * torch.einsum("rd,rcd->rc", Q64[r0:r1], K64[ci]) - beta64[ci]
+        ss, si = _order_exact(s64, ci)
+        out_i[r0:r1], out_s[r0:r1] = si[:, :k], ss[:, :k]
+        if width < avail:
+            edge = cand_v[r0:r1].min(dim=1).values + tol[r0:r1]
+            bad = (ss[:, k - 1] <= edge).nonzero().flatten() + r0
+            bad_rows.extend(bad.tolist())
+    # full float64 recomputation for uncertified rows
+    for r0 in range(0, len(bad_rows), 256):
+        rows = torch.tensor(bad_rows[r0:r0 + 256], dtype=torch.int64)
+        s64 = alpha * (Q64[rows] @ K64.T) - beta64.unsqueeze(0)
+        if sp_.self_mode:
+            s64[torch.arange(len(rows)), rows] = -math.inf
+        idx = torch.arange(nk).expand(len(rows), nk)
+        ss, si = _order_exact(s64, idx)
+        out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
+    return KNN(out_i, out_s, nk, nq - len(bad_rows), len(bad_rows))
+
+
+def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
+                 device="cpu", block: int = 4096, progress: bool = False) -> np.ndarray:
+    """N_k of every key (int64 array); self excluded in self mode. See :func:`knn`."""
+    res = knn(keys, queries, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress)
+    return torch.bincount(res.indices.flatten(), minlength=res.n_keys).numpy()
+
+
+# ----------------------------------------------------------------------------------
+# measures
+# ----------------------------------------------------------------------------------
+def measures(N, *, hub_size: float = 2.0) -> dict:
+    """Biased skewness, antihub/hub occurrence, Robin Hood and Gini of k-occurrences ``N``."""
+    N = np.asarray(N, dtype=np.float64)
+    n, mean = len(N), float(N.mean())
+    dev = N - mean
+    m2, m3 = float((dev**2).mean()), float((dev**3).mean())
+    total = float(N.sum())
+    srt = np.sort(N)
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return {
+        "skewness": m3 / m2**1.5 if m2 > 0 else 0.0,
+        "antihub_occurrence": float((N == 0).mean()),
+        "hub_occurrence": float(N[N >= hub_size * mean].sum() / total) if total else 0.0,
+        "robinhood": float(np.abs(dev).sum() / (2 * total)) if total else 0.0,
+        "gini": float(((2 * ranks - n - 1) * srt).sum() / (n * total)) if total else 0.0,
+    }
+
+
+# ----------------------------------------------------------------------------------
+# theory: limit law and null model (formulas from theory/hubness.py)
+# ----------------------------------------------------------------------------------
+def _integrate(f, lo=-10.0, hi=10.0) -> float:
+    from scipy.integrate import quad
+
+    val, _ = quad(lambda a: float(f(a)), lo, hi, limit=400, epsabs=1e-13, epsrel=1e-10, points=[0.0])
+    return val
+
+
+def limit_law(w: float, m: int, q: float, k: int | None = None) -> dict:
+    """The d → ∞ law (theory ``hubness-limit-law``): skewness, antihub, Robin Hood.
+
+    1-D integrals over a ~ N(0, 1) of the lambdified integrands; ``k`` (an integer, the
+    centre N̄ = mq) enables the Robin Hood integral.
+    """
+    from theory.hubness import LIMIT_LAW as L
+
+    P = [_integrate(lambda a, j=j: L.predict(f"moment_integrand_{j}", a=a, w=w, q=q)) for j in (1, 2, 3)]
+    out = {
+        "w": float(w),
+        "mean_p": P[0],
+        "skewness": float(L.predict("skewness_from_moments", m=m, P1=P[0], P2=P[1], P3=P[2])),
+        "antihub": _integrate(lambda a: L.predict("antihub_integrand", a=a, w=w, q=q, m=m)),
+        "robinhood": None,
+    }
+    if k is not None:
+        p_of = L.function("p")
+        mad = L.function("abs_dev_given_p")
+        phi = lambda a: math.exp(-a * a / 2) / math.sqrt(2 * math.pi)  # noqa: E731 (the N(0,1) weight)
+        out["robinhood"] = _integrate(lambda a: phi(a) * mad(p_of(a, w, q), m, k)) / (2 * k)
+    return out
+
+
+def null_law(m: int, q: float, k: int | None = None) -> dict:
+    """The w = 0 null (theory ``hubness-null-model``); Robin Hood via the limit law at w = 0."""
+    from theory.hubness import NULL_MODEL as N0
+
+    out = {"w": 0.0, "skewness": float(N0.predict("skewness", m=m, q=q)),
+           "antihub": float(N0.predict("antihub", m=m, q=q)), "robinhood": None}
+    if k is not None:
+        out["robinhood"] = limit_law(0.0, m, q, k)["robinhood"]
+    return out
+
+
+def estimate_w(space: _Space) -> float:
+    """w² = Var_y(per-key term) / Var(per-pair term) from the data's moments.
+
+    Per-key term α⟨μ_q, y⟩ − β_y, per-pair term α⟨q − μ_q, y − ȳ⟩ with variance
+    α² tr(Σ_q Σ_k) (theory ``hubness-ranking-key`` / ``hubness-query-key``).
+    """
+    from theory.hubness import QUERY_KEY
+
+    K, Q = space.keys64, space.queries64
+    mu_q = Q.mean(0)
+    c = space.alpha * (K @ mu_q) - space.beta64
+    Kc, Qc = K - K.mean(0), Q - mu_q
+    if space.self_mode or len(Q) + len(K) > 2 * K.shape[1]:
+        Sk = Kc.T @ Kc / len(K)
+        Sq = Sk if space.self_mode else Qc.T @ Qc / len(Q)
+        tr = float((Sq * Sk).sum())
+    else:
+        tr = float(((Qc @ Kc.T) ** 2).mean())
+    if tr <= 0:
+        return 0.0
+    return float(QUERY_KEY.predict("w_from_moments", offset_var=float(c.var(unbiased=False)) / space.alpha**2,
+                                   trace_sq_sk=tr))
+
+
+# ----------------------------------------------------------------------------------
+# hubness reduction
+# ----------------------------------------------------------------------------------
+def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress) -> torch.Tensor:
+    """CSLS (Conneau et al. 2018) generalised to the metric: rank by 2 sim(x,y) − r(y).
+
+    r(y) = mean similarity of y to its k nearest of the other side; as a per-key term it
+    adds r(y)/2 to β_y.
+    """
+    if space.self_mode:
+        r = base.scores.mean(1) - space.sim_offset("keys")
+    else:
+        rev = _Space.__new__(_Space)
+        rev.__dict__.update(space.__dict__)
+        rev.keys64, rev.queries64 = space.queries64, space.keys64
+        rev.beta64 = (rev.keys64 ** 2).sum(1) if space.metric == "euclidean" else torch.zeros(len(rev.keys64), dtype=torch.float64)
+        back = knn(None, None, k=min(k, len(rev.keys64)), metric=space.metric, dtype=dtype, device=device,
+                   block=block, progress=progress, _space=rev)
+        r = back.scores.mean(1) - rev.sim_offset("queries")
+    return r / 2
+
+
+def _mp_occurrence(space: _Space, k: int, dtype, device, block, progress) -> np.ndarray:
+    """Mutual proximity, Gaussian (Schnitzer et al. 2012): rank by log P(D_x > d) + log P(D_y > d).
+
+    d = ‖x − y‖ (euclidean), 1 − cos (cosine) or −⟨x, y⟩ (dot); μ, σ of each point's
+    distances to the other side. Ranked in ``dtype`` without the float64 re-check.
+    """
+    dt = _as_dtype(dtype)
+    dev = torch.device(device)
+    K = space.keys64.to(dev, dt)
+    Q = K if space.self_mode else space.queries64.to(dev, dt)
+    bk = space.beta64.to(dev, dt)
+    bq = bk if space.self_mode else (space.queries64 ** 2).sum(1).to(dev, dt)
+
+    def dist(G, qn, kn):
+        if space.metric == "euclidean":
+            return (qn.unsqueeze(1) + kn.unsqueeze(0) - 2 * G).clamp_min_(0).sqrt_()
+        return (1 - G) if space.metric == "cosine" else -G
+
+    sym = space.self_mode
+    s1q = torch.zeros(len(Q), dtype=dt, device=dev); s2q = torch.zeros_like(s1q)  # noqa: E702
+    s1k = torch.zeros(len(K), dtype=dt, device=dev); s2k = torch.zeros_like(s1k)  # noqa: E702
+    for i0, i1, j0, j1 in _pairs(len(Q), len(K), block, sym):
+        D = dist(Q[i0:i1] @ K[j0:j1].T, bq[i0:i1], bk[j0:j1])
+        if sym and i0 == j0:
+            D.diagonal().zero_()
+        s1q[i0:i1] += D.sum(1); s2q[i0:i1] += (D * D).sum(1)  # noqa: E702
+        if not sym or i0 != j0:
+            s1k[j0:j1] += D.sum(0); s2k[j0:j1] += (D * D).sum(0)  # noqa: E702
+    if sym:
+        s1q, s2q = s1q + s1k, s2q + s2k
+        s1k, s2k = s1q, s2q
+    nq_other = len(K) - 1 if sym else len(K)
+    nk_other = len(Q) - 1 if sym else len(Q)
+    mu_q, mu_k = s1q / nq_other, s1k / nk_other
+    sd_q = (s2q / nq_other - mu_q**2).clamp_min(1e-30).sqrt()
+    sd_k = (s2k / nk_other - mu_k**2).clamp_min(1e-30).sqrt()
+    from torch.special import log_ndtr
+
+    def score(G, i0, i1, j0, j1):  # rows are queries (in self mode mu_q is mu_k)
+        D = dist(G, bq[i0:i1], bk[j0:j1])
+        return log_ndtr(-(D - mu_q[i0:i1].unsqueeze(1)) / sd_q[i0:i1].unsqueeze(1)) + \
+            log_ndtr(-(D - mu_k[j0:j1].unsqueeze(0)) / sd_k[j0:j1].unsqueeze(0))
+
+    _, idx = _scan(Q, K, score, k, sym, block, progress, "mutual proximity")
+    return torch.bincount(idx.flatten().cpu(), minlength=len(K)).numpy()
+
+
+# ----------------------------------------------------------------------------------
+# the probe
+# ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HubnessResult(Result):
+    """k-occurrence statistics beside the limit law and the null model."""
+
+    n: int
+    n_queries: int
+    d: int
+    k: int
+    metric: str
+    mode: str
+    skewness: float
+    skewness_estimator: str
+    antihub_occurrence: float
+    hub_occurrence: float
+    robinhood: float
+    gini: float
+    centrality: float
+    theory: dict
+    verdict: str
+    reductions: dict
+    histogram: tuple
+    certified_rows: int
+    fallback_rows: int
+    seed: int
+    dtype: str
+    device: str
+    seconds: float = field(default=0.0)
+
+
+def _verdict(rh: float, null_rh: float, lim_rh: float, w: float) -> str:
+    """null-like: RH within 15% of the null's; near-limit: w ≥ 0.1 and RH ≥ 90% of the law's."""
+    if rh <= 1.15 * null_rh:
+        return "null-like"
+    if w >= 0.1 and rh >= 0.9 * lim_rh:
+        return "near-limit"
+    return "hubness"
+
+
+def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: int = 0,
+          dtype="float32", device="cpu", block: int = 4096, reduce=(), theory: bool = True,
+          progress: bool = False) -> HubnessResult:
+    """Measure hubness of ``keys`` (self mode) or of keys ranked by ``queries``.
+
+    ``seed`` is recorded (the probe itself is deterministic; :func:`synthetic` uses it).
+    ``reduce``: any of ``"csls"``, ``"mp"``; each reports skewness/antihub/RH after.
+    """
+    t0 = time.perf_counter()
+    if metric not in METRICS:
+        raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
+    for r in reduce:
+        if r not in REDUCTIONS:
+            raise InputError(f"reduce {r!r}: choose from {', '.join(REDUCTIONS)}")
+    K = _as_matrix("keys", keys)
+    Q = None if queries is None else _as_matrix("queries", queries)
+    if Q is not None and Q.shape[1] != K.shape[1]:
+        raise InputError(f"queries have d = {Q.shape[1]} but keys have d = {K.shape[1]}; "
+                         "both must live in the same space (project them first)")
+    space = _Space(K, Q, metric)
+    base = knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress, _space=space)
+    N = torch.bincount(base.indices.flatten(), minlength=len(K)).numpy()
+    meas = measures(N)
+    from scipy.stats import spearmanr
+
+    dist_mean = (space.keys64 - space.keys64.mean(0)).norm(dim=1).numpy()
+    cen = float(spearmanr(N, dist_mean).statistic) if np.ptp(N) > 0 and np.ptp(dist_mean) > 0 else 0.0
+    nq = len(space.queries64)
+    m = nq - 1 if space.self_mode else nq
+    q = k / (len(K) - 1 if space.self_mode else len(K))
+    centre_int = k if (space.self_mode or nq == len(K)) else None
+    th: dict = {"m": m, "q": q}
+    if theory:
+        w = estimate_w(space)
+        lim = limit_law(w, m, q, centre_int)
+        nul = null_law(m, q, centre_int)
+        th.update({"w": w, "limit": lim, "null": nul})
+        verdict = _verdict(meas["robinhood"], nul["robinhood"] or 0.0,
+                           lim["robinhood"] if lim["robinhood"] is not None else math.inf, w)
+    else:
+        verdict = "hubness" if meas["skewness"] > 2 / math.sqrt(k) else "null-like"
+    reds = {}
+    for r in reduce:
+        if r == "csls":
+            bias = _csls_bias(space, base, k, dtype, device, block, progress)
+            Nr = torch.bincount(knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block,
+                                    key_bias=bias, progress=progress, _space=space).indices.flatten(),
+                                minlength=len(K)).numpy()
+        else:
+            Nr = _mp_occurrence(space, k, dtype, device, block, progress)
+        mr = measures(Nr)
+        reds[r] = {"skewness_before": meas["skewness"], "skewness_after": mr["skewness"],
+                   "antihub_after": mr["antihub_occurrence"], "robinhood_after": mr["robinhood"]}
+    return HubnessResult(
+        n=len(K), n_queries=nq, d=K.shape[1], k=k, metric=metric,
+        mode="self" if space.self_mode else "query→key",
+        skewness=meas["skewness"], skewness_estimator="biased (m3/m2^1.5, scipy.stats.skew default)",
+        antihub_occurrence=meas["antihub_occurrence"], hub_occurrence=meas["hub_occurrence"],
+        robinhood=meas["robinhood"], gini=meas["gini"], centrality=cen, theory=th, verdict=verdict,
+        reductions=reds, histogram=tuple(int(c) for c in np.bincount(N)),
+        certified_rows=base.certified_rows, fallback_rows=base.fallback_rows, seed=int(seed),
+        dtype=str(_as_dtype(dtype)).replace("torch.", ""), device=str(device),
+        seconds=time.perf_counter() - t0)
+
+
+def synthetic(distribution: str, n: int, d: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    """i.i.d. coordinates: ``uniform`` [0,1], ``normal``, ``laplace``, ``rademacher`` (±1)."""
+    g = torch.Generator().manual_seed(int(seed))
+    if distribution == "uniform":
+        x = torch.rand(n, d, generator=g, dtype=torch.float64)
+    elif distribution == "normal":
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    elif distribution == "laplace":
+        u = torch.rand(n, d, generator=g, dtype=torch.float64) - 0.5
+        x = -torch.sign(u) * torch.log1p(-2 * u.abs())
+    elif distribution == "rademacher":
+        x = torch.randint(0, 2, (n, d), generator=g).to(torch.float64) * 2 - 1
+    else:
+        raise InputError(f"distribution {distribution!r}: choose uniform, normal, laplace or rademacher")
+    return x.to(dtype)
+
+
+# ----------------------------------------------------------------------------------
+# files, plot, CLI
+# ----------------------------------------------------------------------------------
+def load_matrix(path, key: str | None = None) -> torch.Tensor:
+    """A 2-D matrix from ``.npy`` (no pickle) or ``.safetensors`` (``key`` picks the tensor)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        if key is not None:
+            raise InputError(f"{path}: --key applies to .safetensors files only")
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{path}: cannot load without pickle ({exc}); save a plain numeric array") from exc
+        return _as_matrix(str(path), arr)
+    if suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                names = list(f.keys())
+                if key is None:
+                    if len(names) != 1:
+                        raise InputError(f"{path}: holds {len(names)} tensors ({', '.join(names[:8])}"
+                                         f"{', ...' if len(names) > 8 else ''}); pick one with --key NAME")
+                    key = names[0]
+                if key not in names:
+                    raise InputError(f"{path}: no tensor {key!r}; it has {', '.join(names[:8])}"
+                                     f"{', ...' if len(names) > 8 else ''}")
+                t = f.get_tensor(key)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+        return _as_matrix(f"{path}:{key}", t)
+    raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy or .safetensors")
+
+
+def write_plot(result: HubnessResult, path) -> str:
+    """Histogram of N_k (log count axis) with the null model's mean marked."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise InputError("--plot needs matplotlib: pip install 'attnprobe[plot]'") from exc
+    counts = np.asarray(result.histogram)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = np.nonzero(counts)[0]
+    ax.bar(xs, counts[xs], width=1.0, color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"N_{result.k} (k-occurrence)")
+    ax.set_ylabel("number of points")
+    ax.set_title(f"{result.metric}, n={result.n}, d={result.d}: skewness {result.skewness:.2f}, "
+                 f"antihubs {result.antihub_occurrence:.3f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def _cmd(args) -> int:
+    import json
+
+    from probes.result import jsonable
+
+    keys = load_matrix(args.file, args.key)
+    queries = load_matrix(args.queries, args.queries_key) if args.queries else None
+    res = probe(keys, queries, k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
+                device=args.device, block=args.block, reduce=tuple(args.reduce or ()),
+                progress=not args.quiet)
+    if args.json:
+        print(json.dumps(jsonable(res.to_dict()), indent=2))
+    else:
+        print(res)
+    if args.plot:
+        out = write_plot(res, args.plot)
+        if not args.json:
+            print(f"histogram written to {out}")
+    return 0
+
+
+def add_subcommand(subparsers) -> None:
+    """``attnprobe hubness FILE [--key NAME] [--queries FILE] -k 10 --metric ... [--json] [--plot PATH]``."""
+    h = subparsers.add_parser("hubness", help="exact k-occurrence hubness of an embedding matrix "
+                                               "(.npy or .safetensors), or of keys ranked by queries")
+    h.add_argument("file", help="matrix of points (rows) or keys: .npy or .safetensors")
+    h.add_argument("--key", help="tensor name inside a .safetensors FILE")
+    h.add_argument("--queries", metavar="FILE", help="queries ranking the keys (query→key mode)")
+    h.add_argument("--queries-key", metavar="NAME", help="tensor name inside the queries .safetensors")
+    h.add_argument("-k", type=int, default=10, help="neighbourhood size (default 10)")
+    h.add_argument("--metric", choices=METRICS, default="euclidean",
+                   help="euclidean (default), cosine, or dot (inner product, e.g. attention logits)")
+    h.add_argument("--reduce", action="append", choices=REDUCTIONS,
+                   help="also report hubness after CSLS or mutual proximity (repeatable)")
+    h.add_argument("--dtype", default="float32", help="pass dtype: float32 (default; float64 re-check) or float64")
+    h.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (default cuda when available, else cpu)")
+    h.add_argument("--block", type=int, default=4096, help="block size of the GEMM pass (memory ~ block²)")
+    h.add_argument("--seed", type=int, default=0, help="recorded seed (the probe is deterministic)")
+    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.add_argument("--plot", metavar="PATH", help="write the N_k histogram (PNG) to PATH")
+    h.add_argument("--quiet", action="store_true", help="no progress bar")
+    h.set_defaults(func=_cmd)
