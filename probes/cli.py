@@ -24,7 +24,7 @@ AUDIT_PROBES: dict[str, str] = {
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
-FILE_COMMANDS: tuple[str, ...] = ()
+FILE_COMMANDS: tuple[str, ...] = ("probes.hubness",)
 
 
 class _Parser(argparse.ArgumentParser):
