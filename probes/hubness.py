@@ -120,11 +120,21 @@ class _Space:
         self.alpha = 2.0 if metric == "euclidean" else 1.0
         self.keys64, self.queries64 = k64, q64
         self.beta64 = (k64 * k64).sum(1) if metric == "euclidean" else torch.zeros(len(k64), dtype=torch.float64)
+        # exact scoring uses the uncentred data: −‖q − y‖² by direct differences, so exact ties
+        # (duplicates, integer data) stay ties; it differs from the pass score by ‖q − centre‖²
+        self.keys_x = keys.to(torch.float64) if metric == "euclidean" else k64
+        self.queries_x = (self.keys_x if queries is None else queries.to(torch.float64)) if metric == "euclidean" else q64
+        self.pass_offset = (q64 * q64).sum(1) if metric == "euclidean" else torch.zeros(len(q64), dtype=torch.float64)
 
-    def sim_offset(self, which: str) -> torch.Tensor:
-        """Per-query term turning a score into the metric's similarity (−‖q−y‖² or cos/dot)."""
-        x = self.queries64 if which == "queries" else self.keys64
-        return (x * x).sum(1) if self.metric == "euclidean" else torch.zeros(len(x), dtype=torch.float64)
+    def exact(self, rows: slice, cand: torch.Tensor, bias=None) -> torch.Tensor:
+        """float64 similarity (−‖q−y‖², cos or dot, minus key bias) of query ``rows`` to ``cand``."""
+        Q = self.queries_x[rows]
+        Kc = self.keys_x[cand]
+        if self.metric == "euclidean":
+            s = -((Q.unsqueeze(1) - Kc) ** 2).sum(-1)
+        else:
+            s = torch.einsum("rd,rcd->rc", Q, Kc)
+        return s if bias is None else s - bias[cand]
 
 
 def _pairs(nq: int, nk: int, block: int, symmetric: bool):
@@ -222,7 +232,8 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     # float64 certification of each row's candidate set
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
     qn, kn_max = Q64.norm(dim=1), float(K64.norm(dim=1).max())
-    tol = (d + 4) * u * (alpha * qn * kn_max + float(beta64.abs().max()))
+    tol = (d + 4) * u * (alpha * qn * kn_max + float(beta64.abs().max())) + 1e-12 * (1 + qn**2)
+    bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
     bad_rows = []
@@ -230,22 +241,22 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     for r0 in range(0, nq, chunk):
         r1 = min(r0 + chunk, nq)
         ci = cand_i[r0:r1]
-        s64 = alpha * torch.einsum("rd,rcd->rc", Q64[r0:r1], K64[ci]) - beta64[ci]
+        s64 = sp_.exact(slice(r0, r1), ci, bias64)
         ss, si = _order_exact(s64, ci)
         out_i[r0:r1], out_s[r0:r1] = si[:, :k], ss[:, :k]
         if width < avail:
             edge = cand_v[r0:r1].min(dim=1).values + tol[r0:r1]
-            bad = (ss[:, k - 1] <= edge).nonzero().flatten() + r0
+            bad = (ss[:, k - 1] + sp_.pass_offset[r0:r1] <= edge).nonzero().flatten() + r0
             bad_rows.extend(bad.tolist())
-    # full float64 recomputation for uncertified rows
-    for r0 in range(0, len(bad_rows), 256):
-        rows = torch.tensor(bad_rows[r0:r0 + 256], dtype=torch.int64)
-        s64 = alpha * (Q64[rows] @ K64.T) - beta64.unsqueeze(0)
+    # full float64 recomputation for uncertified rows (chunked over rows and keys)
+    kchunk = max(1, 2 ** 23 // max(1, d))
+    for row in bad_rows:
+        s64 = torch.cat([sp_.exact(slice(row, row + 1), torch.arange(j0, min(j0 + kchunk, nk)).unsqueeze(0), bias64)
+                         for j0 in range(0, nk, kchunk)], 1)
         if sp_.self_mode:
-            s64[torch.arange(len(rows)), rows] = -math.inf
-        idx = torch.arange(nk).expand(len(rows), nk)
-        ss, si = _order_exact(s64, idx)
-        out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
+            s64[0, row] = -math.inf
+        ss, si = _order_exact(s64, torch.arange(nk).unsqueeze(0))
+        out_i[row], out_s[row] = si[0, :k], ss[0, :k]
     return KNN(out_i, out_s, nk, nq - len(bad_rows), len(bad_rows))
 
 
@@ -356,15 +367,19 @@ def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress)
     adds r(y)/2 to β_y.
     """
     if space.self_mode:
-        r = base.scores.mean(1) - space.sim_offset("keys")
-    else:
+        r = base.scores.mean(1)
+    else:  # the same space with the roles swapped: keys rank queries
         rev = _Space.__new__(_Space)
         rev.__dict__.update(space.__dict__)
+        rev.self_mode = False
         rev.keys64, rev.queries64 = space.queries64, space.keys64
-        rev.beta64 = (rev.keys64 ** 2).sum(1) if space.metric == "euclidean" else torch.zeros(len(rev.keys64), dtype=torch.float64)
+        rev.keys_x, rev.queries_x = space.queries_x, space.keys_x
+        zeros = torch.zeros(len(rev.keys64), dtype=torch.float64)
+        rev.beta64 = (rev.keys64 ** 2).sum(1) if space.metric == "euclidean" else zeros
+        rev.pass_offset = (rev.queries64 ** 2).sum(1) if space.metric == "euclidean" else torch.zeros(len(rev.queries64), dtype=torch.float64)
         back = knn(None, None, k=min(k, len(rev.keys64)), metric=space.metric, dtype=dtype, device=device,
                    block=block, progress=progress, _space=rev)
-        r = back.scores.mean(1) - rev.sim_offset("queries")
+        r = back.scores.mean(1)
     return r / 2
 
 

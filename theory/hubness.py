@@ -134,8 +134,10 @@ VOLUME_RATIO.step("two dimensions on, the ratio is multiplied by π/(2(d+2))",
 VOLUME_RATIO.step("that factor is largest at d = 1, where it is π/6 < 1", sp.Lt(sp.pi / 6, 1))
 VOLUME_RATIO.step("and it decreases in d, so the ratio falls ever faster",
                   sp.sympify(bool(sp.diff(sp.pi / (2 * (d + 2)), d).is_negative)))
-VOLUME_RATIO.prediction("log_volume_ratio", (d / 2) * sp.log(sp.pi) - sp.loggamma(d / 2 + 1) - d * sp.log(2), [d])
-VOLUME_RATIO.prediction("log_volume_ratio_stirling", sp.expand_log(sp.log(_stirling), force=True), [d])
+_dr = sp.Symbol("d", positive=True)  # real-valued d for the numeric predictions (keeps loggamma intact)
+VOLUME_RATIO.prediction("log_volume_ratio", (_dr / 2) * sp.log(sp.pi) - sp.loggamma(_dr / 2 + 1) - _dr * sp.log(2), [_dr])
+VOLUME_RATIO.prediction("log_volume_ratio_stirling",
+                        sp.expand_log(sp.log(_stirling.subs(d, _dr)), force=True), [_dr])
 
 # ==================================================================================
 # (b) the ranking key: per-point vs per-pair term
