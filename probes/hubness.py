@@ -126,7 +126,7 @@ class _Space:
         self.queries_x = (self.keys_x if queries is None else queries.to(torch.float64)) if metric == "euclidean" else q64
         self.pass_offset = (q64 * q64).sum(1) if metric == "euclidean" else torch.zeros(len(q64), dtype=torch.float64)
 
-    def exact(self, rows: slice, cand: torch.Tensor, bias=None) -> torch.Tensor:
+    def exact(self, rows, cand: torch.Tensor, bias=None) -> torch.Tensor:
         """float64 similarity (−‖q−y‖², cos or dot, minus key bias) of query ``rows`` to ``cand``."""
         Q = self.queries_x[rows]
         Kc = self.keys_x[cand]
@@ -135,6 +135,14 @@ class _Space:
         else:
             s = torch.einsum("rd,rcd->rc", Q, Kc)
         return s if bias is None else s - bias[cand]
+
+    def exact_all(self, rows, bias=None) -> torch.Tensor:
+        """float64 similarity of query ``rows`` to every key (GEMM form; duplicates tie exactly)."""
+        Q = self.queries_x[rows]
+        s = Q @ self.keys_x.T
+        if self.metric == "euclidean":
+            s = 2 * s - (self.keys_x ** 2).sum(1).unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
+        return s if bias is None else s - bias.unsqueeze(0)
 
 
 def _pairs(nq: int, nk: int, block: int, symmetric: bool):
@@ -190,6 +198,16 @@ def _order_exact(s64: torch.Tensor, idx: torch.Tensor):
     s1, i1 = s64.gather(1, o1), idx.gather(1, o1)
     o2 = (-s1).argsort(dim=1, stable=True)
     return s1.gather(1, o2), i1.gather(1, o2)
+
+
+def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
+    """Column indices of each row's k largest entries, ties at the k-th value to lower indices."""
+    kth = s.topk(k, dim=1).values[:, -1:]
+    gt = s > kth
+    eq = s == kth
+    need = k - gt.sum(1, keepdim=True)
+    take = gt | (eq & (eq.cumsum(1) <= need))
+    return take.nonzero()[:, 1].reshape(len(s), k)
 
 
 def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
@@ -248,15 +266,16 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
             edge = cand_v[r0:r1].min(dim=1).values + tol[r0:r1]
             bad = (ss[:, k - 1] + sp_.pass_offset[r0:r1] <= edge).nonzero().flatten() + r0
             bad_rows.extend(bad.tolist())
-    # full float64 recomputation for uncertified rows (chunked over rows and keys)
-    kchunk = max(1, 2 ** 23 // max(1, d))
-    for row in bad_rows:
-        s64 = torch.cat([sp_.exact(slice(row, row + 1), torch.arange(j0, min(j0 + kchunk, nk)).unsqueeze(0), bias64)
-                         for j0 in range(0, nk, kchunk)], 1)
+    # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
+    rb = max(1, min(256, 2 ** 24 // max(1, nk)))
+    for b0 in range(0, len(bad_rows), rb):
+        rows = torch.tensor(bad_rows[b0:b0 + rb], dtype=torch.int64)
+        s64 = sp_.exact_all(rows, bias64)
         if sp_.self_mode:
-            s64[0, row] = -math.inf
-        ss, si = _order_exact(s64, torch.arange(nk).unsqueeze(0))
-        out_i[row], out_s[row] = si[0, :k], ss[0, :k]
+            s64[torch.arange(len(rows)), rows] = -math.inf
+        sel = _select_topk(s64, k)
+        ss, si = _order_exact(s64.gather(1, sel), sel)
+        out_i[rows], out_s[rows] = si, ss
     return KNN(out_i, out_s, nk, nq - len(bad_rows), len(bad_rows))
 
 
