@@ -97,39 +97,83 @@ class KNN:
 
 
 class _Space:
-    """Queries and keys prepared for one metric: scores α⟨q, y⟩ − β_y (+ key bias)."""
+    """Queries and keys prepared for one metric: scores α⟨q, y⟩ − β_y (+ key bias).
+
+    Memory-lean: the data are kept as given (float32 stays float32); the centred float64
+    matrices are built in row chunks, and in full only on demand (``keys64``/``queries64``).
+    """
+
+    _CHUNK = 8192
 
     def __init__(self, keys: torch.Tensor, queries: torch.Tensor | None, metric: str):
         self.self_mode = queries is None
-        k64 = keys.to(torch.float64)
-        q64 = k64 if queries is None else queries.to(torch.float64)
+        self.metric = metric
+        self.alpha = 2.0 if metric == "euclidean" else 1.0
         if metric == "cosine":
-            for nm, x in (("keys", k64), ("queries", q64)):
-                norms = x.norm(dim=1)
+            normed = []
+            for nm, x in (("keys", keys), ("queries", queries)):
+                if x is None:
+                    continue
+                norms = x.to(torch.float64).norm(dim=1)
                 if bool((norms == 0).any()):
                     i = int((norms == 0).nonzero()[0])
                     raise InputError(f"{nm}: row {i} has zero norm, so its cosine is undefined; "
                                      "drop zero rows or use --metric euclidean")
-            k64 = k64 / k64.norm(dim=1, keepdim=True)
-            q64 = k64 if queries is None else q64 / q64.norm(dim=1, keepdim=True)
-        if metric == "euclidean":  # distances are translation invariant: centre for accuracy
-            centre = k64.mean(0, keepdim=True)
-            k64 = k64 - centre
-            q64 = k64 if queries is None else q64 - centre
-        self.metric = metric
-        self.alpha = 2.0 if metric == "euclidean" else 1.0
-        self.keys64, self.queries64 = k64, q64
-        self.beta64 = (k64 * k64).sum(1) if metric == "euclidean" else torch.zeros(len(k64), dtype=torch.float64)
-        # exact scoring uses the uncentred data: −‖q − y‖² by direct differences, so exact ties
-        # (duplicates, integer data) stay ties; it differs from the pass score by ‖q − centre‖²
-        self.keys_x = keys.to(torch.float64) if metric == "euclidean" else k64
-        self.queries_x = (self.keys_x if queries is None else queries.to(torch.float64)) if metric == "euclidean" else q64
-        self.pass_offset = (q64 * q64).sum(1) if metric == "euclidean" else torch.zeros(len(q64), dtype=torch.float64)
+                normed.append(x.to(torch.float64) / norms.unsqueeze(1))
+            keys, queries = normed[0], (normed[1] if len(normed) > 1 else None)
+        # exact scoring uses these (uncentred) rows: −‖q − y‖² by direct differences, so exact
+        # ties (duplicates, integer data) stay ties
+        self.keys_x = keys
+        self.queries_x = keys if queries is None else queries
+        # distances are translation invariant: the pass centres the data for accuracy
+        self.centre = (keys.sum(0, dtype=torch.float64) / len(keys)) if metric == "euclidean" else None
+        zeros = lambda n: torch.zeros(n, dtype=torch.float64)  # noqa: E731
+        sq = lambda c: (c * c).sum(1)  # noqa: E731
+        self.beta64 = self._rowwise(self.keys_x, sq) if metric == "euclidean" else zeros(len(keys))
+        if self.self_mode:
+            self.pass_offset = self.beta64      # ‖q − centre‖², the pass score's per-query shift
+        else:
+            self.pass_offset = self._rowwise(self.queries_x, sq) if metric == "euclidean" else zeros(len(self.queries_x))
+        self.key_norm_max = float(self._rowwise(self.keys_x, lambda c: c.norm(dim=1)).max())
+        self.query_norms = self._rowwise(self.queries_x, lambda c: c.norm(dim=1))
+
+    def _centred(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float64)
+        return x - self.centre if self.centre is not None else x
+
+    def _rowwise(self, X, f) -> torch.Tensor:
+        return torch.cat([f(self._centred(X[i:i + self._CHUNK])) for i in range(0, len(X), self._CHUNK)])
+
+    def pass_matrix(self, which: str, dtype, device) -> torch.Tensor:
+        """The centred rows in the pass dtype on ``device``, converted chunk by chunk."""
+        X = self.keys_x if which == "keys" else self.queries_x
+        out = torch.empty(X.shape, dtype=dtype, device=device)
+        for i in range(0, len(X), self._CHUNK):
+            out[i:i + self._CHUNK] = self._centred(X[i:i + self._CHUNK]).to(device, dtype)
+        return out
+
+    @property
+    def keys64(self) -> torch.Tensor:
+        return self._centred(self.keys_x)
+
+    @property
+    def queries64(self) -> torch.Tensor:
+        return self._centred(self.queries_x)
+
+    def swapped(self) -> "_Space":
+        """The same space with roles exchanged: keys rank queries (query→key mode only)."""
+        rev = _Space.__new__(_Space)
+        rev.__dict__.update(self.__dict__)
+        rev.keys_x, rev.queries_x = self.queries_x, self.keys_x
+        rev.beta64, rev.pass_offset = self.pass_offset, self.beta64
+        rev.key_norm_max = float(self.query_norms.max())
+        rev.query_norms = self._rowwise(self.keys_x, lambda c: c.norm(dim=1))
+        return rev
 
     def exact(self, rows, cand: torch.Tensor, bias=None) -> torch.Tensor:
         """float64 similarity (−‖q−y‖², cos or dot, minus key bias) of query ``rows`` to ``cand``."""
-        Q = self.queries_x[rows]
-        Kc = self.keys_x[cand]
+        Q = self.queries_x[rows].to(torch.float64)
+        Kc = self.keys_x[cand].to(torch.float64)
         if self.metric == "euclidean":
             s = -((Q.unsqueeze(1) - Kc) ** 2).sum(-1)
         else:
@@ -138,10 +182,15 @@ class _Space:
 
     def exact_all(self, rows, bias=None) -> torch.Tensor:
         """float64 similarity of query ``rows`` to every key (GEMM form; duplicates tie exactly)."""
-        Q = self.queries_x[rows]
-        s = Q @ self.keys_x.T
-        if self.metric == "euclidean":
-            s = 2 * s - (self.keys_x ** 2).sum(1).unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
+        Q = self.queries_x[rows].to(torch.float64)
+        parts = []
+        for j in range(0, len(self.keys_x), self._CHUNK):
+            Kj = self.keys_x[j:j + self._CHUNK].to(torch.float64)
+            s = Q @ Kj.T
+            if self.metric == "euclidean":
+                s = 2 * s - (Kj * Kj).sum(1).unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
+            parts.append(s)
+        s = torch.cat(parts, 1)
         return s if bias is None else s - bias.unsqueeze(0)
 
 
@@ -221,8 +270,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
     dt = _as_dtype(dtype)
     sp_ = _space or _Space(_as_matrix("keys", keys), None if queries is None else _as_matrix("queries", queries), metric)
-    K64, Q64 = sp_.keys64, sp_.queries64
-    nk, nq, d = len(K64), len(Q64), K64.shape[1]
+    nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
     avail = nk - 1 if sp_.self_mode else nk
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k = {k!r}: must be a positive integer")
@@ -233,8 +281,8 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         raise InputError(f"block = {block}: must be ≥ 1")
     beta64 = sp_.beta64 + (torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else 0)
     dev = torch.device(device)
-    Kw = K64.to(dev, dt)
-    Qw = Kw if sp_.self_mode else Q64.to(dev, dt)
+    Kw = sp_.pass_matrix("keys", dt, dev)
+    Qw = Kw if sp_.self_mode else sp_.pass_matrix("queries", dt, dev)
     beta_w = beta64.to(dev, dt)
     alpha = sp_.alpha
     width = min(2 * k, avail)
@@ -249,7 +297,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
 
     # float64 certification of each row's candidate set
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
-    qn, kn_max = Q64.norm(dim=1), float(K64.norm(dim=1).max())
+    qn, kn_max = sp_.query_norms, sp_.key_norm_max
     tol = (d + 4) * u * (alpha * qn * kn_max + float(beta64.abs().max())) + 1e-12 * (1 + qn**2)
     bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
     out_i = torch.empty((nq, k), dtype=torch.int64)
@@ -388,15 +436,8 @@ def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress)
     if space.self_mode:
         r = base.scores.mean(1)
     else:  # the same space with the roles swapped: keys rank queries
-        rev = _Space.__new__(_Space)
-        rev.__dict__.update(space.__dict__)
-        rev.self_mode = False
-        rev.keys64, rev.queries64 = space.queries64, space.keys64
-        rev.keys_x, rev.queries_x = space.queries_x, space.keys_x
-        zeros = torch.zeros(len(rev.keys64), dtype=torch.float64)
-        rev.beta64 = (rev.keys64 ** 2).sum(1) if space.metric == "euclidean" else zeros
-        rev.pass_offset = (rev.queries64 ** 2).sum(1) if space.metric == "euclidean" else torch.zeros(len(rev.queries64), dtype=torch.float64)
-        back = knn(None, None, k=min(k, len(rev.keys64)), metric=space.metric, dtype=dtype, device=device,
+        rev = space.swapped()
+        back = knn(None, None, k=min(k, len(rev.keys_x)), metric=space.metric, dtype=dtype, device=device,
                    block=block, progress=progress, _space=rev)
         r = back.scores.mean(1)
     return r / 2
@@ -515,9 +556,11 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
     meas = measures(N)
     from scipy.stats import spearmanr
 
-    dist_mean = (space.keys64 - space.keys64.mean(0)).norm(dim=1).numpy()
+    K64 = space.keys64
+    dist_mean = (K64 - K64.mean(0)).norm(dim=1).numpy()
+    del K64
     cen = float(spearmanr(N, dist_mean).statistic) if np.ptp(N) > 0 and np.ptp(dist_mean) > 0 else 0.0
-    nq = len(space.queries64)
+    nq = len(space.queries_x)
     m = nq - 1 if space.self_mode else nq
     q = k / (len(K) - 1 if space.self_mode else len(K))
     centre_int = k if (space.self_mode or nq == len(K)) else None
