@@ -131,10 +131,14 @@ class _Space:
         sq = lambda c: (c * c).sum(1)  # noqa: E731
         self.beta64 = self._rowwise(self.keys_x, sq) if metric == "euclidean" else zeros(len(keys))
         if self.self_mode:
-            self.pass_offset = self.beta64      # ‖q − centre‖², the pass score's per-query shift
+            self.pass_offset = self.beta64      # β of the queries: ‖q − centre‖² (euclidean)
         else:
             self.pass_offset = self._rowwise(self.queries_x, sq) if metric == "euclidean" else zeros(len(self.queries_x))
         self.key_norm_max = float(self._rowwise(self.keys_x, lambda c: c.norm(dim=1)).max())
+        # uncentred squared norms for the exact float64 score 2⟨q, y⟩ − ‖y‖² − ‖q‖² (computed
+        # row by row with one kernel, so duplicate rows give bit-identical scores)
+        self.sq_keys = torch.cat([(c * c).sum(1) for c in
+                                  (self.keys_x[i:i + self._CHUNK].to(torch.float64) for i in range(0, len(keys), self._CHUNK))])
         self.query_norms = self._rowwise(self.queries_x, lambda c: c.norm(dim=1))
 
     def _centred(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,6 +156,36 @@ class _Space:
             out[i:i + self._CHUNK] = self._centred(X[i:i + self._CHUNK]).to(device, dtype)
         return out
 
+    def augmented(self, dtype, device, bias=None):
+        """(A, B) with A_i·B_j = the similarity minus the key bias (euclidean: −‖q − y‖²).
+
+        euclidean: A = [q − c, ‖q − c‖², 1], B = [2(y − c), −1, −‖y − c‖² − bias_y];
+        cosine/dot: A = q, B = y (with a bias: A = [q, 1], B = [y, −bias_y]). In self mode
+        without bias A_I·B_J = (A_J·B_I)ᵀ, so the symmetric half suffices.
+        """
+        eu = self.metric == "euclidean"
+        extra = 2 if eu else (1 if bias is not None else 0)
+        if extra == 0:
+            B = self.pass_matrix("keys", dtype, device)
+            return (B if self.self_mode else self.pass_matrix("queries", dtype, device)), B
+
+        def build(X, beta, is_key):
+            out = torch.empty((len(X), X.shape[1] + extra), dtype=dtype, device=device)
+            for i in range(0, len(X), self._CHUNK):
+                c = self._centred(X[i:i + self._CHUNK])
+                sl = slice(i, i + self._CHUNK)
+                if is_key:
+                    tail = [-torch.ones(len(c), 1, dtype=torch.float64)] if eu else []
+                    b = (beta[sl] if eu else 0) + (bias[sl] if bias is not None else 0)
+                    part = torch.cat([self.alpha * c, *tail, -b.unsqueeze(1)], 1)
+                else:
+                    head = [beta[sl].unsqueeze(1)] if eu else []
+                    part = torch.cat([c, *head, torch.ones(len(c), 1, dtype=torch.float64)], 1)
+                out[sl] = part.to(device, dtype)
+            return out
+
+        return build(self.queries_x, self.pass_offset, False), build(self.keys_x, self.beta64, True)
+
     @property
     def keys64(self) -> torch.Tensor:
         return self._centred(self.keys_x)
@@ -165,6 +199,8 @@ class _Space:
         rev = _Space.__new__(_Space)
         rev.__dict__.update(self.__dict__)
         rev.keys_x, rev.queries_x = self.queries_x, self.keys_x
+        rev.sq_keys = torch.cat([(c * c).sum(1) for c in (self.queries_x[i:i + self._CHUNK].to(torch.float64)
+                                                          for i in range(0, len(self.queries_x), self._CHUNK))])
         rev.beta64, rev.pass_offset = self.pass_offset, self.beta64
         rev.key_norm_max = float(self.query_norms.max())
         rev.query_norms = self._rowwise(self.keys_x, lambda c: c.norm(dim=1))
@@ -174,10 +210,9 @@ class _Space:
         """float64 similarity (−‖q−y‖², cos or dot, minus key bias) of query ``rows`` to ``cand``."""
         Q = self.queries_x[rows].to(torch.float64)
         Kc = self.keys_x[cand].to(torch.float64)
+        s = torch.bmm(Kc, Q.unsqueeze(2)).squeeze(2)
         if self.metric == "euclidean":
-            s = -((Q.unsqueeze(1) - Kc) ** 2).sum(-1)
-        else:
-            s = torch.einsum("rd,rcd->rc", Q, Kc)
+            s = 2 * s - self.sq_keys[cand] - (Q * Q).sum(1, keepdim=True)
         return s if bias is None else s - bias[cand]
 
     def exact_all(self, rows, bias=None) -> torch.Tensor:
@@ -186,11 +221,10 @@ class _Space:
         parts = []
         for j in range(0, len(self.keys_x), self._CHUNK):
             Kj = self.keys_x[j:j + self._CHUNK].to(torch.float64)
-            s = Q @ Kj.T
-            if self.metric == "euclidean":
-                s = 2 * s - (Kj * Kj).sum(1).unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
-            parts.append(s)
+            parts.append(torch.bmm(Kj.expand(len(Q), -1, -1), Q.unsqueeze(2)).squeeze(2))
         s = torch.cat(parts, 1)
+        if self.metric == "euclidean":
+            s = 2 * s - self.sq_keys.unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
         return s if bias is None else s - bias.unsqueeze(0)
 
 
@@ -216,8 +250,12 @@ def _progress(total: int, progress: bool, desc: str):
                 disable=not (progress and sys.stderr.isatty()))
 
 
-def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str):
-    """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs."""
+def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
+    """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs.
+
+    In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)`` (scores of
+    rows J against columns I) or, if None, ``score(G.T, j0, j1, i0, i1)``.
+    """
     nq, nk = len(Q), len(K)
     dev = Q.device
     state_v = torch.full((nq, width), -math.inf, dtype=Q.dtype, device=dev)
@@ -233,7 +271,7 @@ def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, 
             v, ix = S.topk(w, dim=1, sorted=False)
             _merge(state_v, state_i, slice(i0, i1), v, ix + j0, width)
             if symmetric and i0 != j0:
-                St = score(G.T, j0, j1, i0, i1)
+                St = score(G.T, j0, j1, i0, i1) if transposed is None else transposed(S, i0, i1, j0, j1)
                 w = min(width, i1 - i0)
                 v, ix = St.topk(w, dim=1, sorted=False)
                 _merge(state_v, state_i, slice(j0, j1), v, ix + i0, width)
@@ -279,31 +317,33 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
                          f"{', self excluded' if sp_.self_mode else ''}); use k < n")
     if block < 1:
         raise InputError(f"block = {block}: must be ≥ 1")
-    beta64 = sp_.beta64 + (torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else 0)
+    bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
     dev = torch.device(device)
-    Kw = sp_.pass_matrix("keys", dt, dev)
-    Qw = Kw if sp_.self_mode else sp_.pass_matrix("queries", dt, dev)
-    beta_w = beta64.to(dev, dt)
-    alpha = sp_.alpha
+    A, B = sp_.augmented(dt, dev, bias64)
     width = min(2 * k, avail)
+    if bias64 is not None and sp_.self_mode:
+        bw = bias64.to(dev, dt)
 
-    plain = alpha == 1.0 and key_bias is None and sp_.metric != "euclidean"
+        def transposed(S, i0, i1, j0, j1):  # S[i, j] + b_j − b_i, transposed
+            return (S + bw[j0:j1].unsqueeze(0) - bw[i0:i1].unsqueeze(1)).T
+    else:
+        def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
+            return S.T
 
-    def score(G, i0, i1, j0, j1):
-        return G if plain else G.mul(alpha).sub_(beta_w[j0:j1].unsqueeze(0))
-
-    cand_v, cand_i = _scan(Qw, Kw, score, width, sp_.self_mode, block, progress, "k-NN")
+    cand_v, cand_i = _scan(A, B, lambda G, *_: G, width, sp_.self_mode, block, progress, "k-NN", transposed)
+    del A, B
     cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
 
-    # float64 certification of each row's candidate set
+    # float64 certification of each row's candidate set: the pass score is the exact similarity
+    # up to rounding, bounded by (d + 6)·u·(sum of the magnitudes of its terms)
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
     qn, kn_max = sp_.query_norms, sp_.key_norm_max
-    tol = (d + 4) * u * (alpha * qn * kn_max + float(beta64.abs().max())) + 1e-12 * (1 + qn**2)
-    bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
+    key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
+    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms) + 1e-12 * (1 + qn**2)
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
     bad_rows = []
-    chunk = max(1, min(nq, 2 ** 22 // max(1, width * d)))
+    chunk = max(1, min(nq, 2 ** 21 // max(1, width * d)))
     for r0 in range(0, nq, chunk):
         r1 = min(r0 + chunk, nq)
         ci = cand_i[r0:r1]
@@ -312,7 +352,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         out_i[r0:r1], out_s[r0:r1] = si[:, :k], ss[:, :k]
         if width < avail:
             edge = cand_v[r0:r1].min(dim=1).values + tol[r0:r1]
-            bad = (ss[:, k - 1] + sp_.pass_offset[r0:r1] <= edge).nonzero().flatten() + r0
+            bad = (ss[:, k - 1] <= edge).nonzero().flatten() + r0
             bad_rows.extend(bad.tolist())
     # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
     rb = max(1, min(256, 2 ** 24 // max(1, nk)))
