@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     m = H.measures(N)
     results = {"attnprobe": (idx, wall, cpu)}
     print(f"attnprobe  wall {wall:8.1f} s  cpu {cpu:8.1f} s  (cpu/wall {cpu / wall:.2f})  "
-          f"peak RSS +{peak:.0f} MiB  certified {res.certified_rows}, float64 fallback {res.fallback_rows} rows")
+          f"peak RSS +{peak:.0f} MiB  rows: {res.clear_rows} clear, {res.rescored_rows} re-scored, {res.fallback_rows} float64 fallback")
     print(f"           N_k: skewness {m['skewness']:.3f}, antihubs {m['antihub_occurrence']:.4f}, "
           f"Robin Hood {m['robinhood']:.4f}")
     if "faiss" not in args.skip:

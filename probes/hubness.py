@@ -12,13 +12,16 @@ first, which changes no distance); cosine: rows normalised, α = 1, β = 0; dot:
 The pass is a blocked GEMM with a running top-(2k) per row (the symmetric half in self mode:
 each block pair once, used for rows and columns), so memory is O(block² + n·k).
 
-**Exactness and ties.** The pass runs in ``dtype`` (float32 by default). Each row's 2k
-candidates are then re-scored in float64 from the original data and sorted by (score
-descending, index ascending); the row is certified when its k-th float64 score exceeds the
-2k-th pass score plus a rounding bound (d + 4)·u·(α‖q‖ max‖y‖ + max|β|), so no
-non-candidate can reach it. Rows that fail (near-ties across the candidate edge, many
-duplicates) are recomputed against all keys in float64. Result: the float64 top-k with
-ties broken by the lower index (duplicates are therefore handled deterministically).
+**Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
+candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
+bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
+than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
+float64 from the original data and sorted by (score descending, index ascending), and the
+row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
+non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
+duplicates) are recomputed against all keys in float64. Result: the float64 top-k set with
+ties at the k-th place broken by the lower index, so duplicate points are handled
+deterministically (the order *within* a row's top k is by pass score for rows of kind (1)).
 
 Measures: biased k-skewness (E(N−μ)³/σ³, as ``scipy.stats.skew``), antihub occurrence
 #{N = 0}/n, hub occurrence Σ_{N ≥ 2N̄} N / ΣN, Robin Hood ½Σ|N−N̄|/ΣN, Gini, and the
@@ -87,12 +90,18 @@ def _as_matrix(name: str, x) -> torch.Tensor:
 # ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KNN:
-    """Top-k of every query: ``indices`` (n_q, k) int64 and float64 ``scores``, best first."""
+    """Top-k of every query: ``indices`` (n_q, k) int64 and ``scores`` (float64), best first.
+
+    ``clear_rows``: certified from the pass alone (gap > 2·tol; scores at pass precision);
+    ``rescored_rows``: candidates re-scored and certified in float64; ``fallback_rows``:
+    recomputed against all keys in float64.
+    """
 
     indices: torch.Tensor
     scores: torch.Tensor
     n_keys: int
-    certified_rows: int
+    clear_rows: int
+    rescored_rows: int
     fallback_rows: int
 
 
@@ -150,10 +159,16 @@ class _Space:
 
     def pass_matrix(self, which: str, dtype, device) -> torch.Tensor:
         """The centred rows in the pass dtype on ``device``, converted chunk by chunk."""
-        X = self.keys_x if which == "keys" else self.queries_x
+        return self.pass_matrix_of(self.keys_x if which == "keys" else self.queries_x, dtype, device)
+
+    def pass_matrix_of(self, X, dtype, device) -> torch.Tensor:
+        """X − c in ``dtype``. With c rounded to ``dtype`` first this is an exact common
+        translation followed by one rounding per entry, so it can run in ``dtype`` itself."""
         out = torch.empty(X.shape, dtype=dtype, device=device)
+        c = None if self.centre is None else self.centre.to(device, dtype)
         for i in range(0, len(X), self._CHUNK):
-            out[i:i + self._CHUNK] = self._centred(X[i:i + self._CHUNK]).to(device, dtype)
+            part = X[i:i + self._CHUNK].to(device, dtype)
+            out[i:i + self._CHUNK] = part if c is None else part - c
         return out
 
     def augmented(self, dtype, device, bias=None):
@@ -170,18 +185,19 @@ class _Space:
             return (B if self.self_mode else self.pass_matrix("queries", dtype, device)), B
 
         def build(X, beta, is_key):
-            out = torch.empty((len(X), X.shape[1] + extra), dtype=dtype, device=device)
-            for i in range(0, len(X), self._CHUNK):
-                c = self._centred(X[i:i + self._CHUNK])
-                sl = slice(i, i + self._CHUNK)
-                if is_key:
-                    tail = [-torch.ones(len(c), 1, dtype=torch.float64)] if eu else []
-                    b = (beta[sl] if eu else 0) + (bias[sl] if bias is not None else 0)
-                    part = torch.cat([self.alpha * c, *tail, -b.unsqueeze(1)], 1)
-                else:
-                    head = [beta[sl].unsqueeze(1)] if eu else []
-                    part = torch.cat([c, *head, torch.ones(len(c), 1, dtype=torch.float64)], 1)
-                out[sl] = part.to(device, dtype)
+            d = X.shape[1]
+            out = torch.empty((len(X), d + extra), dtype=dtype, device=device)
+            out[:, :d] = self.pass_matrix_of(X, dtype, device)
+            if is_key:
+                out[:, :d] *= self.alpha     # ×2 is exact
+                b = (beta if eu else 0) + (bias if bias is not None else 0)
+                if eu:
+                    out[:, d] = -1
+                out[:, -1] = (-b).to(device, dtype)
+            else:
+                if eu:
+                    out[:, d] = beta.to(device, dtype)
+                out[:, -1] = 1
             return out
 
         return build(self.queries_x, self.pass_offset, False), build(self.keys_x, self.beta64, True)
@@ -344,16 +360,24 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     out_s = torch.empty((nq, k), dtype=torch.float64)
     bad_rows = []
     chunk = max(1, min(nq, 2 ** 21 // max(1, width * d)))
-    for r0 in range(0, nq, chunk):
-        r1 = min(r0 + chunk, nq)
-        ci = cand_i[r0:r1]
-        s64 = sp_.exact(slice(r0, r1), ci, bias64)
+    # (1) a row whose pass gap between the k-th and (k+1)-th candidate exceeds 2·tol has the
+    #     exact top-k set already (scores kept at pass precision, order by (score, index))
+    sv, so = _order_exact(cand_v, cand_i)
+    clear = (sv[:, k - 1] - sv[:, k] > 2 * tol) if width > k else torch.ones(nq, dtype=torch.bool)
+    out_i[clear], out_s[clear] = so[clear, :k], sv[clear, :k]
+    # (2) the others: re-score the candidates in float64; certified when the k-th exact score
+    #     beats every non-candidate's bound (the last pass score + tol)
+    todo = (~clear).nonzero().flatten()
+    rescored = len(todo)
+    for r0 in range(0, len(todo), chunk):
+        rows = todo[r0:r0 + chunk]
+        ci = cand_i[rows]
+        s64 = sp_.exact(rows, ci, bias64)
         ss, si = _order_exact(s64, ci)
-        out_i[r0:r1], out_s[r0:r1] = si[:, :k], ss[:, :k]
+        out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
         if width < avail:
-            edge = cand_v[r0:r1].min(dim=1).values + tol[r0:r1]
-            bad = (ss[:, k - 1] <= edge).nonzero().flatten() + r0
-            bad_rows.extend(bad.tolist())
+            edge = cand_v[rows].min(dim=1).values + tol[rows]
+            bad_rows.extend(rows[ss[:, k - 1] <= edge].tolist())
     # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
     rb = max(1, min(256, 2 ** 24 // max(1, nk)))
     for b0 in range(0, len(bad_rows), rb):
@@ -364,7 +388,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         sel = _select_topk(s64, k)
         ss, si = _order_exact(s64.gather(1, sel), sel)
         out_i[rows], out_s[rows] = si, ss
-    return KNN(out_i, out_s, nk, nq - len(bad_rows), len(bad_rows))
+    return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows))
 
 
 def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
@@ -554,7 +578,8 @@ class HubnessResult(Result):
     verdict: str
     reductions: dict
     histogram: tuple
-    certified_rows: int
+    clear_rows: int
+    rescored_rows: int
     fallback_rows: int
     seed: int
     dtype: str
@@ -633,7 +658,8 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         antihub_occurrence=meas["antihub_occurrence"], hub_occurrence=meas["hub_occurrence"],
         robinhood=meas["robinhood"], gini=meas["gini"], centrality=cen, theory=th, verdict=verdict,
         reductions=reds, histogram=tuple(int(c) for c in np.bincount(N)),
-        certified_rows=base.certified_rows, fallback_rows=base.fallback_rows, seed=int(seed),
+        clear_rows=base.clear_rows, rescored_rows=base.rescored_rows, fallback_rows=base.fallback_rows,
+        seed=int(seed),
         dtype=str(_as_dtype(dtype)).replace("torch.", ""), device=str(device),
         seconds=time.perf_counter() - t0)
 

