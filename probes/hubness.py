@@ -136,23 +136,29 @@ class _Space:
         self.queries_x = keys if queries is None else queries
         # distances are translation invariant: the pass centres the data for accuracy
         self.centre = (keys.sum(0, dtype=torch.float64) / len(keys)) if metric == "euclidean" else None
-        zeros = lambda n: torch.zeros(n, dtype=torch.float64)  # noqa: E731
-        sq = lambda c: (c * c).sum(1)  # noqa: E731
-        self.beta64 = self._rowwise(self.keys_x, sq) if metric == "euclidean" else zeros(len(keys))
-        if self.self_mode:
-            self.pass_offset = self.beta64      # β of the queries: ‖q − centre‖² (euclidean)
-        else:
-            self.pass_offset = self._rowwise(self.queries_x, sq) if metric == "euclidean" else zeros(len(self.queries_x))
-        self.key_norm_max = float(self._rowwise(self.keys_x, lambda c: c.norm(dim=1)).max())
+        kst = self._stats(self.keys_x)
+        qst = kst if self.self_mode else self._stats(self.queries_x)
+        # β_y = ‖y − c‖² (euclidean), and the same for queries (the pass's per-query term)
+        self.beta64 = kst[0] if metric == "euclidean" else torch.zeros(len(keys), dtype=torch.float64)
+        self.pass_offset = qst[0] if metric == "euclidean" else torch.zeros(len(self.queries_x), dtype=torch.float64)
+        self.key_norms, self.query_norms = kst[0].sqrt(), qst[0].sqrt()   # of the pass's rows
+        self.key_norm_max = float(self.key_norms.max())
         # uncentred squared norms for the exact float64 score 2⟨q, y⟩ − ‖y‖² − ‖q‖² (computed
         # row by row with one kernel, so duplicate rows give bit-identical scores)
-        self.sq_keys = torch.cat([(c * c).sum(1) for c in
-                                  (self.keys_x[i:i + self._CHUNK].to(torch.float64) for i in range(0, len(keys), self._CHUNK))])
-        self.query_norms = self._rowwise(self.queries_x, lambda c: c.norm(dim=1))
+        self.sq_keys, self.sq_queries = kst[1], qst[1]
 
     def _centred(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.float64)
         return x - self.centre if self.centre is not None else x
+
+    def _stats(self, X):
+        """One pass over X: (‖x − c‖², ‖x‖²) per row in float64."""
+        cen, raw = [], []
+        for i in range(0, len(X), self._CHUNK):
+            x = X[i:i + self._CHUNK].to(torch.float64)
+            raw.append((x * x).sum(1))
+            cen.append(raw[-1] if self.centre is None else ((x - self.centre) ** 2).sum(1))
+        return torch.cat(cen), torch.cat(raw)
 
     def _rowwise(self, X, f) -> torch.Tensor:
         return torch.cat([f(self._centred(X[i:i + self._CHUNK])) for i in range(0, len(X), self._CHUNK)])
@@ -215,11 +221,10 @@ class _Space:
         rev = _Space.__new__(_Space)
         rev.__dict__.update(self.__dict__)
         rev.keys_x, rev.queries_x = self.queries_x, self.keys_x
-        rev.sq_keys = torch.cat([(c * c).sum(1) for c in (self.queries_x[i:i + self._CHUNK].to(torch.float64)
-                                                          for i in range(0, len(self.queries_x), self._CHUNK))])
+        rev.sq_keys, rev.sq_queries = self.sq_queries, self.sq_keys
         rev.beta64, rev.pass_offset = self.pass_offset, self.beta64
+        rev.key_norms, rev.query_norms = self.query_norms, self.key_norms
         rev.key_norm_max = float(self.query_norms.max())
-        rev.query_norms = self._rowwise(self.keys_x, lambda c: c.norm(dim=1))
         return rev
 
     def exact(self, rows, cand: torch.Tensor, bias=None) -> torch.Tensor:
