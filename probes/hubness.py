@@ -360,7 +360,10 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
     qn, kn_max = sp_.query_norms, sp_.key_norm_max
     key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
-    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms) + 1e-12 * (1 + qn**2)
+    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    # plus the float64 re-score's own rounding (it works on the uncentred data)
+    raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
+    tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
     bad_rows = []
