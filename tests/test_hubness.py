@@ -270,3 +270,17 @@ def test_cli_json_plot_and_errors(tmp_path, monkeypatch, capsys):
     code = _cli(monkeypatch, ["hubness", str(tmp_path / "emb.safetensors"), "-k", "400", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("attnprobe: error: k = 400") and len(err.strip().splitlines()) == 1
+
+
+def test_data_far_from_the_origin_stays_exact():
+    """The pass centres the data; the float64 re-score and its bound cover the offset."""
+    X = H.synthetic("normal", 400, 64, seed=9).numpy() + 1000.0
+    ref = np.sort(brute_knn(X, k=10), 1)
+    for dtype in ("float32", "float64"):
+        assert np.array_equal(np.sort(H.knn(X, k=10, dtype=dtype).indices.numpy(), 1), ref), dtype
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    X = H.synthetic("normal", 3000, 128, seed=4)
+    assert np.array_equal(H.k_occurrence(X, k=10, device="cuda"), H.k_occurrence(X, k=10, device="cpu"))
