@@ -284,3 +284,10 @@ def test_data_far_from_the_origin_stays_exact():
 def test_cuda_matches_cpu():
     X = H.synthetic("normal", 3000, 128, seed=4)
     assert np.array_equal(H.k_occurrence(X, k=10, device="cuda"), H.k_occurrence(X, k=10, device="cpu"))
+
+
+def test_euclidean_data_approach_the_limit_law_from_below():
+    """For ℓ2 on i.i.d. normal data the law is an asymptote: antihubs grow with d, below it."""
+    a = {d: H.probe(H.synthetic("normal", 1500, d, seed=0), k=10) for d in (10, 100)}
+    assert a[10].antihub_occurrence < a[100].antihub_occurrence < a[100].theory["limit"]["antihub"]
+    assert a[10].robinhood < a[100].robinhood < a[100].theory["limit"]["robinhood"]
