@@ -730,7 +730,7 @@ def load_matrix(path, key: str | None = None) -> torch.Tensor:
 
 
 def write_plot(result: HubnessResult, path) -> str:
-    """Histogram of N_k (log count axis) with the null model's mean marked."""
+    """Histogram of N_k (log count axis), titled with the skewness and antihub fraction."""
     try:
         import matplotlib
 
