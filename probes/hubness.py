@@ -264,42 +264,6 @@ def _merge(state_v, state_i, rows: slice, v, i, width: int):
     state_i[rows] = ci.gather(1, pos)
 
 
-def _absorb(state_v, state_i, rows: slice, S, offset: int, width: int, by_rows: bool = True):
-    """Fold the block ``S`` into the running top-``width`` of the state ``rows``.
-
-    ``by_rows``: state row r ranks the entries of ``S[r, :]``; otherwise of ``S[:, r]`` (the
-    column direction of a symmetric block, read without transposing). Once a row's state is
-    full, only entries above its current worst (τ) can enter: they are found with one
-    comparison pass and merged, which is much cheaper than a top-k over the block.
-    """
-    M = S if by_rows else S.T
-    tau = state_v[rows].min(1).values
-    if bool(torch.isinf(tau).any()):
-        v, ix = M.topk(min(width, M.shape[1]), dim=1, sorted=False)
-        _merge(state_v, state_i, rows, v, ix + offset, width)
-        return
-    nz = (S > (tau.unsqueeze(1) if by_rows else tau.unsqueeze(0))).nonzero()
-    if len(nz) == 0:
-        return
-    if len(nz) > S.numel() // 16:  # early blocks: a plain top-k is cheaper
-        v, ix = M.topk(min(width, M.shape[1]), dim=1, sorted=False)
-        _merge(state_v, state_i, rows, v, ix + offset, width)
-        return
-    vals = S[nz[:, 0], nz[:, 1]]
-    r, c = (nz[:, 0], nz[:, 1]) if by_rows else (nz[:, 1], nz[:, 0])
-    o = torch.argsort(vals, descending=True, stable=True)       # best first ...
-    o = o[torch.argsort(r[o], stable=True)]                       # ... grouped by state row
-    r, c, vals = r[o], c[o], vals[o]
-    counts = torch.bincount(r, minlength=M.shape[0])
-    rank = torch.arange(len(r), device=r.device) - (torch.cumsum(counts, 0) - counts)[r]
-    keep = rank < width
-    pv = torch.full((M.shape[0], width), -math.inf, dtype=S.dtype, device=S.device)
-    pi = torch.full((M.shape[0], width), -1, dtype=torch.int64, device=S.device)
-    pv[r[keep], rank[keep]] = vals[keep]
-    pi[r[keep], rank[keep]] = c[keep] + offset
-    _merge(state_v, state_i, rows, pv, pi, width)
-
-
 def _progress(total: int, progress: bool, desc: str):
     from tqdm import tqdm
 
@@ -310,9 +274,8 @@ def _progress(total: int, progress: bool, desc: str):
 def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
     """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs.
 
-    In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)``, a matrix
-    whose column j holds row j's scores against the rows I, or, if None,
-    ``score(G.T, j0, j1, i0, i1)`` (rows J against columns I).
+    In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)`` (scores of
+    rows J against columns I) or, if None, ``score(G.T, j0, j1, i0, i1)``.
     """
     nq, nk = len(Q), len(K)
     dev = Q.device
@@ -325,13 +288,14 @@ def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, 
             S = score(G, i0, i1, j0, j1)
             if symmetric and i0 == j0:
                 S.diagonal().fill_(-math.inf)
-            _absorb(state_v, state_i, slice(i0, i1), S, j0, width)
+            w = min(width, j1 - j0)
+            v, ix = S.topk(w, dim=1, sorted=False)
+            _merge(state_v, state_i, slice(i0, i1), v, ix + j0, width)
             if symmetric and i0 != j0:
-                if transposed is None:
-                    _absorb(state_v, state_i, slice(j0, j1), score(G.T, j0, j1, i0, i1), i0, width)
-                else:
-                    _absorb(state_v, state_i, slice(j0, j1), transposed(S, i0, i1, j0, j1), i0, width,
-                            by_rows=False)
+                St = score(G.T, j0, j1, i0, i1) if transposed is None else transposed(S, i0, i1, j0, j1)
+                w = min(width, i1 - i0)
+                v, ix = St.topk(w, dim=1, sorted=False)
+                _merge(state_v, state_i, slice(j0, j1), v, ix + i0, width)
             bar.update(1)
     return state_v, state_i
 
@@ -381,11 +345,11 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     if bias64 is not None and sp_.self_mode:
         bw = bias64.to(dev, dt)
 
-        def transposed(S, i0, i1, j0, j1):  # column j: row j's scores S[i, j] + b_j − b_i
-            return S + bw[j0:j1].unsqueeze(0) - bw[i0:i1].unsqueeze(1)
+        def transposed(S, i0, i1, j0, j1):  # S[i, j] + b_j − b_i, transposed
+            return (S + bw[j0:j1].unsqueeze(0) - bw[i0:i1].unsqueeze(1)).T
     else:
-        def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric: column j is row j's
-            return S
+        def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
+            return S.T
 
     cand_v, cand_i = _scan(A, B, lambda G, *_: G, width, sp_.self_mode, block, progress, "k-NN", transposed)
     del A, B
