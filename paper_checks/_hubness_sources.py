@@ -16,6 +16,8 @@ LIANG2022 = Source(
     "Exploring and Exploiting Hubness Priors for High-Quality GAN Latent Sampling",
     "ICML 2022, PMLR 162:13271–13284, arXiv:2206.06014",
     section="hub latents cluster centrally; the truncation trick")
-ATTNPROBE_LIMIT = Source(
-    "attnprobe developers", 2026, "The d → ∞ k-occurrence law and its query→key form (derived)",
-    "theory/hubness.py; shared/notes/hubness.md", section="hubness-limit-law, hubness-null-model, hubness-query-key")
+_DERIVED = ("attnprobe", 2026, "Hubness: the d → ∞ k-occurrence law, its null and its query→key form (derived)",
+            "theory/hubness.py; shared/notes/hubness.md")
+ATTNPROBE_LIMIT = Source(*_DERIVED, section="hubness-limit-law")
+ATTNPROBE_NULL = Source(*_DERIVED, section="hubness-null-model")
+ATTNPROBE_QK = Source(*_DERIVED, section="hubness-query-key")

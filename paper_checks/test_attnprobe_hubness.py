@@ -3,7 +3,7 @@ translation invariance and query centring."""
 import numpy as np
 import torch
 
-from paper_checks._hubness_sources import ATTNPROBE_LIMIT
+from paper_checks._hubness_sources import ATTNPROBE_NULL, ATTNPROBE_QK
 from paper_checks.claims import claim
 from probes import hubness as H
 
@@ -21,11 +21,12 @@ def _qk(seed, w_target=0.8, centred=False, normalise_keys=False):
     return keys, queries
 
 
-@claim("attnprobe2026-hubness-null-model", ATTNPROBE_LIMIT,
+@claim("attnprobe2026-hubness-null-model", ATTNPROBE_NULL,
        "With constant norms (Rademacher coordinates, w = 0) N_k follows the Binomial null: Robin Hood and skewness "
        "as predicted, antihubs ≈ e^{−k}.")
 def test_null_model(claim):
     claim.seed(0, 1)
+    claim.dtype = "float32 pass, float64-certified k-NN"
     rs = [H.probe(H.synthetic("rademacher", 2000, 200, seed=s), k=K, seed=s) for s in (0, 1)]
     null = rs[0].theory["null"]
     claim.close("Robin Hood, Rademacher ℓ2, d = 200 (mean of 2 seeds)", float(np.mean([r.robinhood for r in rs])),
@@ -37,11 +38,12 @@ def test_null_model(claim):
     claim.control.far("Robin Hood, normal ℓ2, d = 200", n.robinhood, null["robinhood"], rtol=0.12)
 
 
-@claim("attnprobe2026-query-key-limit-law", ATTNPROBE_LIMIT,
+@claim("attnprobe2026-query-key-limit-law", ATTNPROBE_QK,
        "Queries with mean μ_q ranking keys by ⟨q, k⟩ follow the limit law with w = ‖μ_q‖/√d: antihub and Robin Hood "
        "as the 1-D integrals predict.")
 def test_query_key_limit_law(claim):
     claim.seed(0)
+    claim.dtype = "float64 (law); float32 pass, float64-certified (control)"
     keys, queries = _qk(0)
     r = H.probe(keys, queries, k=K, metric="dot", seed=0, dtype="float64")
     lim = r.theory["limit"]
@@ -54,7 +56,7 @@ def test_query_key_limit_law(claim):
     claim.control.far("Robin Hood with centred queries vs the w = 0.8 law", rc.robinhood, lim["robinhood"], atol=0.03)
 
 
-@claim("attnprobe2026-key-translation-invariance", ATTNPROBE_LIMIT,
+@claim("attnprobe2026-key-translation-invariance", ATTNPROBE_QK,
        "Adding one vector to every key shifts each query's logits by a constant, so every top-k set and N_k is unchanged.")
 def test_key_translation_invariance(claim):
     claim.seed(1)
@@ -67,10 +69,11 @@ def test_key_translation_invariance(claim):
     claim.control.equal("N_k identical after queries + c", bool(np.array_equal(base, moved)), False)
 
 
-@claim("attnprobe2026-query-centring", ATTNPROBE_LIMIT,
+@claim("attnprobe2026-query-centring", ATTNPROBE_QK,
        "Centring the queries removes key hubness: with QK-normed keys the k-occurrence of keys reads null-like.")
 def test_query_centring(claim):
     claim.seed(2)
+    claim.dtype = "float32 pass, float64-certified k-NN"
     keys, queries = _qk(2, centred=True, normalise_keys=True)
     r = H.probe(keys, queries, k=K, metric="dot", seed=2)
     claim.equal("verdict, centred queries, normalised keys", r.verdict, "null-like")

@@ -39,6 +39,7 @@ def test_skewness_grows_with_d(claim, dist):
        "From moderate d, N_5 correlates strongly negatively with distance to the data mean; at d = 3 hardly.")
 def test_hubs_are_central(claim):
     claim.seed(*SEEDS)
+    claim.dtype = "float32 pass, float64-certified k-NN"
     for dist in ("uniform", "normal"):
         claim.less(f"Spearman(N_5, ‖x − x̄‖), {dist}, d = 100", _mean_probe(dist, 100)["centrality"], -0.7)
         claim.greater(f"Spearman(N_5, ‖x − x̄‖), {dist}, d = 3", _mean_probe(dist, 3)["centrality"], -0.3)
@@ -51,6 +52,7 @@ def test_hubs_are_central(claim):
        "unlike cosine on uniform [0,1]^d data.")
 def test_cosine_on_normal_is_null_like(claim):
     claim.seed(0)
+    claim.dtype = "float32 pass, float64-certified k-NN"
     r = H.probe(H.synthetic("normal", N_POINTS, 100, seed=0), k=K, metric="cosine", seed=0)
     claim.equal("verdict, cosine, normal, d = 100", r.verdict, "null-like")
     claim.close("RH vs null model RH", r.robinhood, r.theory["null"]["robinhood"], rtol=0.15)
