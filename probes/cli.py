@@ -25,7 +25,7 @@ AUDIT_PROBES: dict[str, str] = {
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
-FILE_COMMANDS: tuple[str, ...] = ("probes.unargmaxable",)
+FILE_COMMANDS: tuple[str, ...] = ("probes.unargmaxable", "probes.hubness")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,798 @@
+"""Hubness probe: exact k-occurrence N_k at GEMM speed, its measures and its theory.
+
+N_k(y) = number of rankings (queries) whose k best candidates include y. Two modes:
+
+* **self** (one set X): every point ranks all *other* points; self is excluded both as a
+  query and as a neighbour, so mean N_k = k (Radovanović et al. 2010, JMLR 11, §3).
+* **query→key** (queries Q, keys K): every query ranks all keys (attention: top-k logits);
+  nothing is excluded; mean N_k = k·n_q/n_k.
+
+Scores are ``α⟨q, y⟩ − β_y`` (higher is nearer): euclidean α = 2, β = ‖y‖² (data centred
+first, which changes no distance); cosine: rows normalised, α = 1, β = 0; dot: α = 1, β = 0.
+The pass is a blocked GEMM with a running top-(2k) per row (the symmetric half in self mode:
+each block pair once, used for rows and columns), so memory is O(block² + n·k).
+
+**Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
+candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
+bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
+than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
+float64 from the original data and sorted by (score descending, index ascending), and the
+row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
+non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
+duplicates) are recomputed against all keys in float64. Result: the float64 top-k set with
+ties at the k-th place broken by the lower index, so duplicate points are handled
+deterministically (the order *within* a row's top k is by pass score for rows of kind (1)).
+
+Measures: biased k-skewness (E(N−μ)³/σ³, as ``scipy.stats.skew``), antihub occurrence
+#{N = 0}/n, hub occurrence Σ_{N ≥ 2N̄} N / ΣN, Robin Hood ½Σ|N−N̄|/ΣN, Gini, and the
+centrality Spearman(N_k, ‖y − ȳ‖). Theory (``theory/hubness.py``): the limit law with w
+estimated from the data's moments, and the null model w = 0.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from probes.errors import InputError, require_finite
+from probes.result import Result
+
+__all__ = ["METRICS", "VERDICTS", "KNN", "HubnessResult", "knn", "k_occurrence", "measures",
+           "limit_law", "null_law", "estimate_w", "probe", "synthetic", "load_matrix",
+           "add_subcommand", "write_plot"]
+
+METRICS = ("euclidean", "cosine", "dot")
+VERDICTS = ("null-like", "hubness", "near-limit")
+REDUCTIONS = ("csls", "mp")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float": torch.float32, "double": torch.float64}
+
+
+# ----------------------------------------------------------------------------------
+# input handling
+# ----------------------------------------------------------------------------------
+def _as_dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.float32, torch.float64):
+            raise InputError(f"dtype {dtype}: use torch.float32 or torch.float64")
+        return dtype
+    if str(dtype) not in _DTYPES:
+        raise InputError(f"dtype {dtype!r}: use 'float32' (fast, re-checked in float64) or 'float64'")
+    return _DTYPES[str(dtype)]
+
+
+def _as_matrix(name: str, x) -> torch.Tensor:
+    """A 2-D float tensor (float64 unless the input is float32), finite, d ≥ 1."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise InputError(f"{name}: dtype {x.dtype} is not numeric; pass a float matrix")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if x.ndim != 2:
+        raise InputError(f"{name}: expected a 2-D matrix (points × dimensions), got shape {tuple(x.shape)}; "
+                         "reshape it, e.g. x.reshape(-1, x.shape[-1])")
+    if x.shape[1] == 0:
+        raise InputError(f"{name}: has d = 0 dimensions; hubness needs at least one coordinate")
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else torch.float64)
+    x = x.detach().cpu()
+    require_finite(name, x)
+    return x
+
+
+# ----------------------------------------------------------------------------------
+# the exact k-NN engine
+# ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KNN:
+    """Top-k of every query: ``indices`` (n_q, k) int64 and ``scores`` (float64), best first.
+
+    ``clear_rows``: certified from the pass alone (gap > 2·tol; scores at pass precision);
+    ``rescored_rows``: candidates re-scored and certified in float64; ``fallback_rows``:
+    recomputed against all keys in float64.
+    """
+
+    indices: torch.Tensor
+    scores: torch.Tensor
+    n_keys: int
+    clear_rows: int
+    rescored_rows: int
+    fallback_rows: int
+
+
+class _Space:
+    """Queries and keys prepared for one metric: scores α⟨q, y⟩ − β_y (+ key bias).
+
+    Memory-lean: the data are kept as given (float32 stays float32); the centred float64
+    matrices are built in row chunks, and in full only on demand (``keys64``/``queries64``).
+    """
+
+    _CHUNK = 8192
+
+    def __init__(self, keys: torch.Tensor, queries: torch.Tensor | None, metric: str):
+        self.self_mode = queries is None
+        self.metric = metric
+        self.alpha = 2.0 if metric == "euclidean" else 1.0
+        if metric == "cosine":
+            normed = []
+            for nm, x in (("keys", keys), ("queries", queries)):
+                if x is None:
+                    continue
+                norms = x.to(torch.float64).norm(dim=1)
+                if bool((norms == 0).any()):
+                    i = int((norms == 0).nonzero()[0])
+                    raise InputError(f"{nm}: row {i} has zero norm, so its cosine is undefined; "
+                                     "drop zero rows or use --metric euclidean")
+                normed.append(x.to(torch.float64) / norms.unsqueeze(1))
+            keys, queries = normed[0], (normed[1] if len(normed) > 1 else None)
+        # exact scoring uses these (uncentred) rows: −‖q − y‖² by direct differences, so exact
+        # ties (duplicates, integer data) stay ties
+        self.keys_x = keys
+        self.queries_x = keys if queries is None else queries
+        # distances are translation invariant: the pass centres the data for accuracy
+        self.centre = (keys.sum(0, dtype=torch.float64) / len(keys)) if metric == "euclidean" else None
+        kst = self._stats(self.keys_x)
+        qst = kst if self.self_mode else self._stats(self.queries_x)
+        # β_y = ‖y − c‖² (euclidean), and the same for queries (the pass's per-query term)
+        self.beta64 = kst[0] if metric == "euclidean" else torch.zeros(len(keys), dtype=torch.float64)
+        self.pass_offset = qst[0] if metric == "euclidean" else torch.zeros(len(self.queries_x), dtype=torch.float64)
+        self.key_norms, self.query_norms = kst[0].sqrt(), qst[0].sqrt()   # of the pass's rows
+        self.key_norm_max = float(self.key_norms.max())
+        # uncentred squared norms for the exact float64 score 2⟨q, y⟩ − ‖y‖² − ‖q‖² (computed
+        # row by row with one kernel, so duplicate rows give bit-identical scores)
+        self.sq_keys, self.sq_queries = kst[1], qst[1]
+
+    def _centred(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float64)
+        return x - self.centre if self.centre is not None else x
+
+    def _stats(self, X):
+        """One pass over X: (‖x − c‖², ‖x‖²) per row in float64."""
+        cen, raw = [], []
+        for i in range(0, len(X), self._CHUNK):
+            x = X[i:i + self._CHUNK].to(torch.float64)
+            raw.append((x * x).sum(1))
+            cen.append(raw[-1] if self.centre is None else ((x - self.centre) ** 2).sum(1))
+        return torch.cat(cen), torch.cat(raw)
+
+    def _rowwise(self, X, f) -> torch.Tensor:
+        return torch.cat([f(self._centred(X[i:i + self._CHUNK])) for i in range(0, len(X), self._CHUNK)])
+
+    def pass_matrix(self, which: str, dtype, device) -> torch.Tensor:
+        """The centred rows in the pass dtype on ``device``, converted chunk by chunk."""
+        return self.pass_matrix_of(self.keys_x if which == "keys" else self.queries_x, dtype, device)
+
+    def pass_matrix_of(self, X, dtype, device) -> torch.Tensor:
+        """X − c in ``dtype``. With c rounded to ``dtype`` first this is an exact common
+        translation followed by one rounding per entry, so it can run in ``dtype`` itself."""
+        out = torch.empty(X.shape, dtype=dtype, device=device)
+        c = None if self.centre is None else self.centre.to(device, dtype)
+        for i in range(0, len(X), self._CHUNK):
+            part = X[i:i + self._CHUNK].to(device, dtype)
+            out[i:i + self._CHUNK] = part if c is None else part - c
+        return out
+
+    def augmented(self, dtype, device, bias=None):
+        """(A, B) with A_i·B_j = the similarity minus the key bias (euclidean: −‖q − y‖²).
+
+        euclidean: A = [q − c, ‖q − c‖², 1], B = [2(y − c), −1, −‖y − c‖² − bias_y];
+        cosine/dot: A = q, B = y (with a bias: A = [q, 1], B = [y, −bias_y]). In self mode
+        without bias A_I·B_J = (A_J·B_I)ᵀ, so the symmetric half suffices.
+        """
+        eu = self.metric == "euclidean"
+        extra = 2 if eu else (1 if bias is not None else 0)
+        if extra == 0:
+            B = self.pass_matrix("keys", dtype, device)
+            return (B if self.self_mode else self.pass_matrix("queries", dtype, device)), B
+
+        def build(X, beta, is_key):
+            d = X.shape[1]
+            out = torch.empty((len(X), d + extra), dtype=dtype, device=device)
+            out[:, :d] = self.pass_matrix_of(X, dtype, device)
+            if is_key:
+                out[:, :d] *= self.alpha     # ×2 is exact
+                b = (beta if eu else 0) + (bias if bias is not None else 0)
+                if eu:
+                    out[:, d] = -1
+                out[:, -1] = (-b).to(device, dtype)
+            else:
+                if eu:
+                    out[:, d] = beta.to(device, dtype)
+                out[:, -1] = 1
+            return out
+
+        return build(self.queries_x, self.pass_offset, False), build(self.keys_x, self.beta64, True)
+
+    @property
+    def keys64(self) -> torch.Tensor:
+        return self._centred(self.keys_x)
+
+    @property
+    def queries64(self) -> torch.Tensor:
+        return self._centred(self.queries_x)
+
+    def swapped(self) -> "_Space":
+        """The same space with roles exchanged: keys rank queries (query→key mode only)."""
+        rev = _Space.__new__(_Space)
+        rev.__dict__.update(self.__dict__)
+        rev.keys_x, rev.queries_x = self.queries_x, self.keys_x
+        rev.sq_keys, rev.sq_queries = self.sq_queries, self.sq_keys
+        rev.beta64, rev.pass_offset = self.pass_offset, self.beta64
+        rev.key_norms, rev.query_norms = self.query_norms, self.key_norms
+        rev.key_norm_max = float(self.query_norms.max())
+        return rev
+
+    def exact(self, rows, cand: torch.Tensor, bias=None) -> torch.Tensor:
+        """float64 similarity (−‖q−y‖², cos or dot, minus key bias) of query ``rows`` to ``cand``."""
+        Q = self.queries_x[rows].to(torch.float64)
+        Kc = self.keys_x[cand].to(torch.float64)
+        s = torch.bmm(Kc, Q.unsqueeze(2)).squeeze(2)
+        if self.metric == "euclidean":
+            s = 2 * s - self.sq_keys[cand] - (Q * Q).sum(1, keepdim=True)
+        return s if bias is None else s - bias[cand]
+
+    def exact_all(self, rows, bias=None) -> torch.Tensor:
+        """float64 similarity of query ``rows`` to every key (GEMM form; duplicates tie exactly)."""
+        Q = self.queries_x[rows].to(torch.float64)
+        parts = []
+        for j in range(0, len(self.keys_x), self._CHUNK):
+            Kj = self.keys_x[j:j + self._CHUNK].to(torch.float64)
+            parts.append(torch.bmm(Kj.expand(len(Q), -1, -1), Q.unsqueeze(2)).squeeze(2))
+        s = torch.cat(parts, 1)
+        if self.metric == "euclidean":
+            s = 2 * s - self.sq_keys.unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
+        return s if bias is None else s - bias.unsqueeze(0)
+
+
+def _pairs(nq: int, nk: int, block: int, symmetric: bool):
+    qb = range(0, nq, block)
+    for i0 in qb:
+        for j0 in range(i0 if symmetric else 0, nk, block):
+            yield i0, min(i0 + block, nq), j0, min(j0 + block, nk)
+
+
+def _merge(state_v, state_i, rows: slice, v, i, width: int):
+    cv = torch.cat([state_v[rows], v], 1)
+    ci = torch.cat([state_i[rows], i], 1)
+    top_v, pos = cv.topk(width, dim=1, sorted=False)
+    state_v[rows] = top_v
+    state_i[rows] = ci.gather(1, pos)
+
+
+def _progress(total: int, progress: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="blk", file=sys.stderr, leave=False,
+                disable=not (progress and sys.stderr.isatty()))
+
+
+def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
+    """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs.
+
+    In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)`` (scores of
+    rows J against columns I) or, if None, ``score(G.T, j0, j1, i0, i1)``.
+    """
+    nq, nk = len(Q), len(K)
+    dev = Q.device
+    state_v = torch.full((nq, width), -math.inf, dtype=Q.dtype, device=dev)
+    state_i = torch.full((nq, width), -1, dtype=torch.int64, device=dev)
+    pairs = list(_pairs(nq, nk, block, symmetric))
+    with _progress(len(pairs), progress, desc) as bar:
+        for i0, i1, j0, j1 in pairs:
+            G = Q[i0:i1] @ K[j0:j1].T
+            S = score(G, i0, i1, j0, j1)
+            if symmetric and i0 == j0:
+                S.diagonal().fill_(-math.inf)
+            w = min(width, j1 - j0)
+            v, ix = S.topk(w, dim=1, sorted=False)
+            _merge(state_v, state_i, slice(i0, i1), v, ix + j0, width)
+            if symmetric and i0 != j0:
+                St = score(G.T, j0, j1, i0, i1) if transposed is None else transposed(S, i0, i1, j0, j1)
+                w = min(width, i1 - i0)
+                v, ix = St.topk(w, dim=1, sorted=False)
+                _merge(state_v, state_i, slice(j0, j1), v, ix + i0, width)
+            bar.update(1)
+    return state_v, state_i
+
+
+def _order_exact(s64: torch.Tensor, idx: torch.Tensor):
+    """Sort each row by score descending, ties by lower index (stable two-key sort)."""
+    o1 = idx.argsort(dim=1, stable=True)
+    s1, i1 = s64.gather(1, o1), idx.gather(1, o1)
+    o2 = (-s1).argsort(dim=1, stable=True)
+    return s1.gather(1, o2), i1.gather(1, o2)
+
+
+def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
+    """Column indices of each row's k largest entries, ties at the k-th value to lower indices."""
+    kth = s.topk(k, dim=1).values[:, -1:]
+    gt = s > kth
+    eq = s == kth
+    need = k - gt.sum(1, keepdim=True)
+    take = gt | (eq & (eq.cumsum(1) <= need))
+    return take.nonzero()[:, 1].reshape(len(s), k)
+
+
+def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
+        device="cpu", block: int = 4096, key_bias=None, progress: bool = False,
+        _space: _Space | None = None) -> KNN:
+    """Exact top-k (self excluded when ``queries`` is None), float64-certified, index tie-break.
+
+    ``key_bias`` (n_keys,) is added to β_y (used by CSLS). See the module docstring.
+    """
+    if metric not in METRICS:
+        raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
+    dt = _as_dtype(dtype)
+    sp_ = _space or _Space(_as_matrix("keys", keys), None if queries is None else _as_matrix("queries", queries), metric)
+    nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
+    avail = nk - 1 if sp_.self_mode else nk
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k = {k!r}: must be a positive integer")
+    if avail < k:
+        raise InputError(f"k = {k} but only {avail} candidate neighbours per query (n = {nk}"
+                         f"{', self excluded' if sp_.self_mode else ''}); use k < n")
+    if block < 1:
+        raise InputError(f"block = {block}: must be ≥ 1")
+    bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
+    dev = torch.device(device)
+    A, B = sp_.augmented(dt, dev, bias64)
+    width = min(2 * k, avail)
+    if bias64 is not None and sp_.self_mode:
+        bw = bias64.to(dev, dt)
+
+        def transposed(S, i0, i1, j0, j1):  # S[i, j] + b_j − b_i, transposed
+            return (S + bw[j0:j1].unsqueeze(0) - bw[i0:i1].unsqueeze(1)).T
+    else:
+        def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
+            return S.T
+
+    cand_v, cand_i = _scan(A, B, lambda G, *_: G, width, sp_.self_mode, block, progress, "k-NN", transposed)
+    del A, B
+    cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
+
+    # float64 certification of each row's candidate set: the pass score is the exact similarity
+    # up to rounding, bounded by (d + 6)·u·(sum of the magnitudes of its terms)
+    u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
+    qn, kn_max = sp_.query_norms, sp_.key_norm_max
+    key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
+    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    # plus the float64 re-score's own rounding (it works on the uncentred data)
+    raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
+    tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
+    out_i = torch.empty((nq, k), dtype=torch.int64)
+    out_s = torch.empty((nq, k), dtype=torch.float64)
+    bad_rows = []
+    chunk = max(1, min(nq, 2 ** 21 // max(1, width * d)))
+    # (1) a row whose pass gap between the k-th and (k+1)-th candidate exceeds 2·tol has the
+    #     exact top-k set already (scores kept at pass precision, order by (score, index))
+    sv, so = _order_exact(cand_v, cand_i)
+    clear = (sv[:, k - 1] - sv[:, k] > 2 * tol) if width > k else torch.ones(nq, dtype=torch.bool)
+    out_i[clear], out_s[clear] = so[clear, :k], sv[clear, :k]
+    # (2) the others: re-score the candidates in float64; certified when the k-th exact score
+    #     beats every non-candidate's bound (the last pass score + tol)
+    todo = (~clear).nonzero().flatten()
+    rescored = len(todo)
+    for r0 in range(0, len(todo), chunk):
+        rows = todo[r0:r0 + chunk]
+        ci = cand_i[rows]
+        s64 = sp_.exact(rows, ci, bias64)
+        ss, si = _order_exact(s64, ci)
+        out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
+        if width < avail:
+            edge = cand_v[rows].min(dim=1).values + tol[rows]
+            bad_rows.extend(rows[ss[:, k - 1] <= edge].tolist())
+    # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
+    rb = max(1, min(256, 2 ** 24 // max(1, nk)))
+    for b0 in range(0, len(bad_rows), rb):
+        rows = torch.tensor(bad_rows[b0:b0 + rb], dtype=torch.int64)
+        s64 = sp_.exact_all(rows, bias64)
+        if sp_.self_mode:
+            s64[torch.arange(len(rows)), rows] = -math.inf
+        sel = _select_topk(s64, k)
+        ss, si = _order_exact(s64.gather(1, sel), sel)
+        out_i[rows], out_s[rows] = si, ss
+    return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows))
+
+
+def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
+                 device="cpu", block: int = 4096, progress: bool = False) -> np.ndarray:
+    """N_k of every key (int64 array); self excluded in self mode. See :func:`knn`."""
+    res = knn(keys, queries, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress)
+    return torch.bincount(res.indices.flatten(), minlength=res.n_keys).numpy()
+
+
+# ----------------------------------------------------------------------------------
+# measures
+# ----------------------------------------------------------------------------------
+def measures(N, *, hub_size: float = 2.0) -> dict:
+    """Biased skewness, antihub/hub occurrence, Robin Hood and Gini of k-occurrences ``N``."""
+    N = np.asarray(N, dtype=np.float64)
+    n, mean = len(N), float(N.mean())
+    dev = N - mean
+    m2, m3 = float((dev**2).mean()), float((dev**3).mean())
+    total = float(N.sum())
+    srt = np.sort(N)
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    return {
+        "skewness": m3 / m2**1.5 if m2 > 0 else 0.0,
+        "antihub_occurrence": float((N == 0).mean()),
+        "hub_occurrence": float(N[N >= hub_size * mean].sum() / total) if total else 0.0,
+        "robinhood": float(np.abs(dev).sum() / (2 * total)) if total else 0.0,
+        "gini": float(((2 * ranks - n - 1) * srt).sum() / (n * total)) if total else 0.0,
+    }
+
+
+# ----------------------------------------------------------------------------------
+# theory: limit law and null model (formulas from theory/hubness.py)
+# ----------------------------------------------------------------------------------
+def _integrate(f, lo=-10.0, hi=10.0) -> float:
+    from scipy.integrate import quad
+
+    val, _ = quad(lambda a: float(f(a)), lo, hi, limit=400, epsabs=1e-13, epsrel=1e-10, points=[0.0])
+    return val
+
+
+def limit_law(w: float, m: int, q: float, k: int | None = None) -> dict:
+    """The d → ∞ law (theory ``hubness-limit-law``): skewness, antihub, Robin Hood.
+
+    1-D integrals over a ~ N(0, 1) of the lambdified integrands; ``k`` (an integer, the
+    centre N̄ = mq) enables the Robin Hood integral.
+    """
+    from theory.hubness import LIMIT_LAW as L
+
+    P = [_integrate(lambda a, j=j: L.predict(f"moment_integrand_{j}", a=a, w=w, q=q)) for j in (1, 2, 3)]
+    out = {
+        "w": float(w),
+        "mean_p": P[0],
+        "skewness": float(L.predict("skewness_from_moments", m=m, P1=P[0], P2=P[1], P3=P[2])),
+        "antihub": _integrate(lambda a: L.predict("antihub_integrand", a=a, w=w, q=q, m=m)),
+        "robinhood": None,
+    }
+    if k is not None:
+        p_of = L.function("p")
+        mad = L.function("abs_dev_given_p")
+        phi = lambda a: math.exp(-a * a / 2) / math.sqrt(2 * math.pi)  # noqa: E731 (the N(0,1) weight)
+        out["robinhood"] = _integrate(lambda a: phi(a) * mad(p_of(a, w, q), m, k)) / (2 * k)
+    return out
+
+
+def null_law(m: int, q: float, k: int | None = None) -> dict:
+    """The w = 0 null (theory ``hubness-null-model``); Robin Hood via the limit law at w = 0."""
+    from theory.hubness import NULL_MODEL as N0
+
+    out = {"w": 0.0, "skewness": float(N0.predict("skewness", m=m, q=q)),
+           "antihub": float(N0.predict("antihub", m=m, q=q)), "robinhood": None}
+    if k is not None:
+        out["robinhood"] = limit_law(0.0, m, q, k)["robinhood"]
+    return out
+
+
+def estimate_w(space: _Space) -> float:
+    """w² = Var_y(per-key term) / Var(per-pair term) from the data's moments.
+
+    Per-key term α⟨μ_q, y⟩ − β_y, per-pair term α⟨q − μ_q, y − ȳ⟩ with variance
+    α² tr(Σ_q Σ_k) (theory ``hubness-ranking-key`` / ``hubness-query-key``).
+    """
+    from theory.hubness import QUERY_KEY
+
+    K, Q = space.keys64, space.queries64
+    mu_q = Q.mean(0)
+    c = space.alpha * (K @ mu_q) - space.beta64
+    Kc, Qc = K - K.mean(0), Q - mu_q
+    if space.self_mode or len(Q) + len(K) > 2 * K.shape[1]:
+        Sk = Kc.T @ Kc / len(K)
+        Sq = Sk if space.self_mode else Qc.T @ Qc / len(Q)
+        tr = float((Sq * Sk).sum())
+    else:
+        tr = float(((Qc @ Kc.T) ** 2).mean())
+    if tr <= 0:
+        return 0.0
+    return float(QUERY_KEY.predict("w_from_moments", offset_var=float(c.var(unbiased=False)) / space.alpha**2,
+                                   trace_sq_sk=tr))
+
+
+# ----------------------------------------------------------------------------------
+# hubness reduction
+# ----------------------------------------------------------------------------------
+def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress) -> torch.Tensor:
+    """CSLS (Conneau et al. 2018) generalised to the metric: rank by 2 sim(x,y) − r(y).
+
+    r(y) = mean similarity of y to its k nearest of the other side; as a per-key term it
+    adds r(y)/2 to β_y.
+    """
+    if space.self_mode:
+        r = base.scores.mean(1)
+    else:  # the same space with the roles swapped: keys rank queries
+        rev = space.swapped()
+        back = knn(None, None, k=min(k, len(rev.keys_x)), metric=space.metric, dtype=dtype, device=device,
+                   block=block, progress=progress, _space=rev)
+        r = back.scores.mean(1)
+    return r / 2
+
+
+def _mp_occurrence(space: _Space, k: int, dtype, device, block, progress) -> np.ndarray:
+    """Mutual proximity, Gaussian (Schnitzer et al. 2012): rank by log P(D_x > d) + log P(D_y > d).
+
+    d = ‖x − y‖ (euclidean), 1 − cos (cosine) or −⟨x, y⟩ (dot); μ, σ of each point's
+    distances to the other side. Ranked in ``dtype`` without the float64 re-check.
+    """
+    dt = _as_dtype(dtype)
+    dev = torch.device(device)
+    K = space.keys64.to(dev, dt)
+    Q = K if space.self_mode else space.queries64.to(dev, dt)
+    bk = space.beta64.to(dev, dt)
+    bq = bk if space.self_mode else (space.queries64 ** 2).sum(1).to(dev, dt)
+
+    def dist(G, qn, kn):
+        if space.metric == "euclidean":
+            return (qn.unsqueeze(1) + kn.unsqueeze(0) - 2 * G).clamp_min_(0).sqrt_()
+        return (1 - G) if space.metric == "cosine" else -G
+
+    sym = space.self_mode
+    s1q = torch.zeros(len(Q), dtype=dt, device=dev); s2q = torch.zeros_like(s1q)  # noqa: E702
+    s1k = torch.zeros(len(K), dtype=dt, device=dev); s2k = torch.zeros_like(s1k)  # noqa: E702
+    for i0, i1, j0, j1 in _pairs(len(Q), len(K), block, sym):
+        D = dist(Q[i0:i1] @ K[j0:j1].T, bq[i0:i1], bk[j0:j1])
+        if sym and i0 == j0:
+            D.diagonal().zero_()
+        s1q[i0:i1] += D.sum(1); s2q[i0:i1] += (D * D).sum(1)  # noqa: E702
+        if not sym or i0 != j0:
+            s1k[j0:j1] += D.sum(0); s2k[j0:j1] += (D * D).sum(0)  # noqa: E702
+    if sym:
+        s1q, s2q = s1q + s1k, s2q + s2k
+        s1k, s2k = s1q, s2q
+    nq_other = len(K) - 1 if sym else len(K)
+    nk_other = len(Q) - 1 if sym else len(Q)
+    mu_q, mu_k = s1q / nq_other, s1k / nk_other
+    sd_q = (s2q / nq_other - mu_q**2).clamp_min(1e-30).sqrt()
+    sd_k = (s2k / nk_other - mu_k**2).clamp_min(1e-30).sqrt()
+    from torch.special import log_ndtr
+
+    def score(G, i0, i1, j0, j1):  # rows are queries (in self mode mu_q is mu_k)
+        D = dist(G, bq[i0:i1], bk[j0:j1])
+        return log_ndtr(-(D - mu_q[i0:i1].unsqueeze(1)) / sd_q[i0:i1].unsqueeze(1)) + \
+            log_ndtr(-(D - mu_k[j0:j1].unsqueeze(0)) / sd_k[j0:j1].unsqueeze(0))
+
+    _, idx = _scan(Q, K, score, k, sym, block, progress, "mutual proximity")
+    return torch.bincount(idx.flatten().cpu(), minlength=len(K)).numpy()
+
+
+# ----------------------------------------------------------------------------------
+# the probe
+# ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HubnessResult(Result):
+    """k-occurrence statistics beside the limit law and the null model."""
+
+    n: int
+    n_queries: int
+    d: int
+    k: int
+    metric: str
+    mode: str
+    skewness: float
+    skewness_estimator: str
+    antihub_occurrence: float
+    hub_occurrence: float
+    robinhood: float
+    gini: float
+    centrality: float
+    theory: dict
+    verdict: str
+    reductions: dict
+    histogram: tuple
+    clear_rows: int
+    rescored_rows: int
+    fallback_rows: int
+    seed: int
+    dtype: str
+    device: str
+    seconds: float = field(default=0.0)
+
+
+def _verdict(rh: float, null_rh: float, lim_rh: float, w: float) -> str:
+    """null-like: RH within 15% of the null's; near-limit: w ≥ 0.1 and RH ≥ 90% of the law's."""
+    if rh <= 1.15 * null_rh:
+        return "null-like"
+    if w >= 0.1 and rh >= 0.9 * lim_rh:
+        return "near-limit"
+    return "hubness"
+
+
+def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: int = 0,
+          dtype="float32", device="cpu", block: int = 4096, reduce=(), theory: bool = True,
+          progress: bool = False) -> HubnessResult:
+    """Measure hubness of ``keys`` (self mode) or of keys ranked by ``queries``.
+
+    ``seed`` is recorded (the probe itself is deterministic; :func:`synthetic` uses it).
+    ``reduce``: any of ``"csls"``, ``"mp"``; each reports skewness/antihub/RH after.
+    """
+    t0 = time.perf_counter()
+    if metric not in METRICS:
+        raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
+    for r in reduce:
+        if r not in REDUCTIONS:
+            raise InputError(f"reduce {r!r}: choose from {', '.join(REDUCTIONS)}")
+    K = _as_matrix("keys", keys)
+    Q = None if queries is None else _as_matrix("queries", queries)
+    if Q is not None and Q.shape[1] != K.shape[1]:
+        raise InputError(f"queries have d = {Q.shape[1]} but keys have d = {K.shape[1]}; "
+                         "both must live in the same space (project them first)")
+    space = _Space(K, Q, metric)
+    base = knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress, _space=space)
+    N = torch.bincount(base.indices.flatten(), minlength=len(K)).numpy()
+    meas = measures(N)
+    from scipy.stats import spearmanr
+
+    K64 = space.keys64
+    dist_mean = (K64 - K64.mean(0)).norm(dim=1).numpy()
+    del K64
+    cen = float(spearmanr(N, dist_mean).statistic) if np.ptp(N) > 0 and np.ptp(dist_mean) > 0 else 0.0
+    nq = len(space.queries_x)
+    m = nq - 1 if space.self_mode else nq
+    q = k / (len(K) - 1 if space.self_mode else len(K))
+    centre_int = k if (space.self_mode or nq == len(K)) else None
+    th: dict = {"m": m, "q": q}
+    if theory:
+        w = estimate_w(space)
+        lim = limit_law(w, m, q, centre_int)
+        nul = null_law(m, q, centre_int)
+        th.update({"w": w, "limit": lim, "null": nul})
+        verdict = _verdict(meas["robinhood"], nul["robinhood"] or 0.0,
+                           lim["robinhood"] if lim["robinhood"] is not None else math.inf, w)
+    else:
+        verdict = "hubness" if meas["skewness"] > 2 / math.sqrt(k) else "null-like"
+    reds = {}
+    for r in reduce:
+        if r == "csls":
+            bias = _csls_bias(space, base, k, dtype, device, block, progress)
+            Nr = torch.bincount(knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block,
+                                    key_bias=bias, progress=progress, _space=space).indices.flatten(),
+                                minlength=len(K)).numpy()
+        else:
+            Nr = _mp_occurrence(space, k, dtype, device, block, progress)
+        mr = measures(Nr)
+        reds[r] = {"skewness_before": meas["skewness"], "skewness_after": mr["skewness"],
+                   "antihub_after": mr["antihub_occurrence"], "robinhood_after": mr["robinhood"]}
+    return HubnessResult(
+        n=len(K), n_queries=nq, d=K.shape[1], k=k, metric=metric,
+        mode="self" if space.self_mode else "query→key",
+        skewness=meas["skewness"], skewness_estimator="biased (m3/m2^1.5, scipy.stats.skew default)",
+        antihub_occurrence=meas["antihub_occurrence"], hub_occurrence=meas["hub_occurrence"],
+        robinhood=meas["robinhood"], gini=meas["gini"], centrality=cen, theory=th, verdict=verdict,
+        reductions=reds, histogram=tuple(int(c) for c in np.bincount(N)),
+        clear_rows=base.clear_rows, rescored_rows=base.rescored_rows, fallback_rows=base.fallback_rows,
+        seed=int(seed),
+        dtype=str(_as_dtype(dtype)).replace("torch.", ""), device=str(device),
+        seconds=time.perf_counter() - t0)
+
+
+def synthetic(distribution: str, n: int, d: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    """i.i.d. coordinates: ``uniform`` [0,1], ``normal``, ``laplace``, ``rademacher`` (±1)."""
+    g = torch.Generator().manual_seed(int(seed))
+    if distribution == "uniform":
+        x = torch.rand(n, d, generator=g, dtype=torch.float64)
+    elif distribution == "normal":
+        x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    elif distribution == "laplace":
+        u = torch.rand(n, d, generator=g, dtype=torch.float64) - 0.5
+        x = -torch.sign(u) * torch.log1p(-2 * u.abs())
+    elif distribution == "rademacher":
+        x = torch.randint(0, 2, (n, d), generator=g).to(torch.float64) * 2 - 1
+    else:
+        raise InputError(f"distribution {distribution!r}: choose uniform, normal, laplace or rademacher")
+    return x.to(dtype)
+
+
+# ----------------------------------------------------------------------------------
+# files, plot, CLI
+# ----------------------------------------------------------------------------------
+def load_matrix(path, key: str | None = None) -> torch.Tensor:
+    """A 2-D matrix from ``.npy`` (no pickle) or ``.safetensors`` (``key`` picks the tensor)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        if key is not None:
+            raise InputError(f"{path}: --key applies to .safetensors files only")
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"{path}: cannot load without pickle ({exc}); save a plain numeric array") from exc
+        return _as_matrix(str(path), arr)
+    if suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                names = list(f.keys())
+                if key is None:
+                    if len(names) != 1:
+                        raise InputError(f"{path}: holds {len(names)} tensors ({', '.join(names[:8])}"
+                                         f"{', ...' if len(names) > 8 else ''}); pick one with --key NAME")
+                    key = names[0]
+                if key not in names:
+                    raise InputError(f"{path}: no tensor {key!r}; it has {', '.join(names[:8])}"
+                                     f"{', ...' if len(names) > 8 else ''}")
+                t = f.get_tensor(key)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
+        return _as_matrix(f"{path}:{key}", t)
+    raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy or .safetensors")
+
+
+def write_plot(result: HubnessResult, path) -> str:
+    """Histogram of N_k (log count axis), titled with the skewness and antihub fraction."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise InputError("--plot needs matplotlib: pip install 'attnprobe[plot]'") from exc
+    counts = np.asarray(result.histogram)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = np.nonzero(counts)[0]
+    ax.bar(xs, counts[xs], width=1.0, color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"N_{result.k} (k-occurrence)")
+    ax.set_ylabel("number of points")
+    ax.set_title(f"{result.metric}, n={result.n}, d={result.d}: skewness {result.skewness:.2f}, "
+                 f"antihubs {result.antihub_occurrence:.3f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)
+
+
+def _cmd(args) -> int:
+    import json
+
+    from probes.result import jsonable
+
+    keys = load_matrix(args.file, args.key)
+    queries = load_matrix(args.queries, args.queries_key) if args.queries else None
+    res = probe(keys, queries, k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
+                device=args.device, block=args.block, reduce=tuple(args.reduce or ()),
+                progress=not args.quiet)
+    if args.json:
+        print(json.dumps(jsonable(res.to_dict()), indent=2))
+    else:
+        print(res)
+    if args.plot:
+        out = write_plot(res, args.plot)
+        if not args.json:
+            print(f"histogram written to {out}")
+    return 0
+
+
+def add_subcommand(subparsers) -> None:
+    """``attnprobe hubness FILE [--key NAME] [--queries FILE] -k 10 --metric ... [--json] [--plot PATH]``."""
+    h = subparsers.add_parser("hubness", help="exact k-occurrence hubness of an embedding matrix "
+                                               "(.npy or .safetensors), or of keys ranked by queries")
+    h.add_argument("file", help="matrix of points (rows) or keys: .npy or .safetensors")
+    h.add_argument("--key", help="tensor name inside a .safetensors FILE")
+    h.add_argument("--queries", metavar="FILE", help="queries ranking the keys (query→key mode)")
+    h.add_argument("--queries-key", metavar="NAME", help="tensor name inside the queries .safetensors")
+    h.add_argument("-k", type=int, default=10, help="neighbourhood size (default 10)")
+    h.add_argument("--metric", choices=METRICS, default="euclidean",
+                   help="euclidean (default), cosine, or dot (inner product, e.g. attention logits)")
+    h.add_argument("--reduce", action="append", choices=REDUCTIONS,
+                   help="also report hubness after CSLS or mutual proximity (repeatable)")
+    h.add_argument("--dtype", default="float32", help="pass dtype: float32 (default; float64 re-check) or float64")
+    h.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device (default cuda when available, else cpu)")
+    h.add_argument("--block", type=int, default=4096, help="block size of the GEMM pass (memory ~ block²)")
+    h.add_argument("--seed", type=int, default=0, help="recorded seed (the probe is deterministic)")
+    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.add_argument("--plot", metavar="PATH", help="write the N_k histogram (PNG) to PATH")
+    h.add_argument("--quiet", action="store_true", help="no progress bar")
+    h.set_defaults(func=_cmd)
