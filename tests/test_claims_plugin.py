@@ -88,7 +88,7 @@ def test_close_needs_a_tolerance_and_ids_are_checked():
 
 
 def test_no_table_without_claims(pytester):
-    pytester.makepyfile("def test_x():\n    assert 1 + 1 == 2\n")
+    pytester.makepyfile("def test_x():\n    assert sum([1, 2]) == 3\n")
     res = pytester.runpytest("-p", "no:cacheprovider")
     res.assert_outcomes(passed=1)
     assert "attnprobe claims" not in res.stdout.str()
