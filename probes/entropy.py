@@ -547,6 +547,28 @@ class EntropyResult(Result):
     seed: int
     dtype: str
     device: str
+    notes: tuple = ()
+
+
+# Position terms that change the logits' distribution over keys (a distance bias, a
+# Toeplitz multiplier). The probe feeds the normaliser i.i.d. logits and does not apply
+# them, so for such designs the verdict describes the normaliser alone. RoPE is not
+# listed: a rotation of i.i.d. Gaussian q, k leaves the logits i.i.d. Gaussian.
+UNAPPLIED_POSITIONS = ("alibi", "t5", "urpe", "shaw")
+
+
+def _unapplied_position_notes(subject) -> tuple:
+    from probes.designs.positions import Position
+
+    names = set()
+    spec = getattr(subject, "zoo_spec", None)
+    if spec is not None and spec.position in UNAPPLIED_POSITIONS:
+        names.add(spec.position)
+    module = getattr(subject, "module", subject)
+    if isinstance(module, torch.nn.Module):
+        names.update(m.name for m in module.modules() if isinstance(m, Position) and m.name in UNAPPLIED_POSITIONS)
+    return tuple(f"position term {n!r} is not applied: these verdicts describe the normaliser alone "
+                 f"(a distance bias such as ALiBi's localises attention and changes H(n))" for n in sorted(names))
 
 
 _GATE_CACHE: dict = {}
@@ -614,7 +636,7 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
         needle_by_n={str(D): key(v) for D, v in shares.items()}, fade_ratio=fades,
         needle_noise_by_n=key(p3["share"]), noise_fade_ratio=float(noise_ratio),
         theory=th_row, gate=g, params=dict(wf.params), rows=rows, d=d, seed=seed,
-        dtype=str(dtype).replace("torch.", ""), device=str(device))
+        dtype=str(dtype).replace("torch.", ""), device=str(device), notes=_unapplied_position_notes(subject))
 
 
 # -- CLI -------------------------------------------------------------------------------
@@ -640,6 +662,7 @@ def markdown(result: EntropyResult) -> str:
              f"`{result.needle_verdict}` (theory: `{th_row.get('needle_verdict')}`), fade ratio "
              f"{result.fade_ratio[str(FADE_DELTA)]:.3g}. Gate (softmax vs mean field): "
              f"{'passed' if result.gate['passed'] else 'FAILED'} (max error {result.gate['max_abs_error']:.3g}).", "",
+             *[f"Note: {n}." for n in result.notes], *([""] if result.notes else []),
              "| n | H | H theory | row mass | max share | p* (Δ=3) | p* theory |", "|---|---|---|---|---|---|---|"]
     the = th_row.get("entropy_by_n") or [float("nan")] * len(result.ns)
     thp = th_row.get("needle_by_n") or [float("nan")] * len(result.ns)

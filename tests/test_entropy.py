@@ -236,3 +236,14 @@ def test_a_failed_gate_blocks_every_verdict(monkeypatch):
     monkeypatch.setattr(E, "GATE_TOL", 1e-9)  # no finite sample matches the mean field this closely
     r = E.probe("logn", rows=16, n_max=1 << 10, noise_needle=False)
     assert r.verdict == "gate-failed" and not r.gate["passed"]
+
+
+def test_unapplied_position_terms_are_reported_not_hidden():
+    """The probe isolates the normaliser; for a distance-biased design it must say so."""
+    from probes.designs.loading import load_design
+    from probes.entropy import probe
+
+    kw = dict(rows=16, d=16, n_max=1 << 10)
+    notes = probe(load_design("alibi-causal"), **kw).notes
+    assert notes and "'alibi' is not applied" in notes[0]
+    assert probe(load_design("rope-causal"), **kw).notes == ()
