@@ -210,3 +210,97 @@ MULTIPLIERS.prediction("lam_ssmax", s * sp.log(n), [n, s])
 MULTIPLIERS.prediction("lam_chiang", sp.log(n), [n])
 
 DERIVATIONS += [IID, MULTIPLIERS]
+
+# -- a distance bias (ALiBi) ----------------------------------------------------------
+k = sp.Symbol("k", integer=True, nonnegative=True)
+ci = sp.Symbol("c", integer=True, positive=True)
+b1, b2, b3 = sp.symbols("b1 b2 b3", real=True)
+_r = sp.exp(-m)
+
+
+def _nondegenerate(expr):
+    """The m > 0 branch of a geometric sum (sympy adds the degenerate case e^{−m} = 1 as a Piecewise)."""
+    if isinstance(expr, sp.Piecewise):
+        (deg, cond), (main, true) = expr.args
+        assert true == sp.true and cond == sp.Eq(_r, 1), expr
+        return main
+    return expr
+
+
+Z_CAUSAL = (1 - sp.exp(-m * n)) / (1 - _r)                                  # distances 0..n−1
+Z_CENTRE = ((1 + _r) * (1 - sp.exp(-m * n / 2)) / (1 - _r))                 # query at n/2: 1..n/2 left, 0..n/2−1 right
+
+
+def _h_bias(Z):
+    """Mean-field entropy of softmax(λs − mδ): ln Z + m E_π[δ] − λ²σ²/2 with E_π[δ] = −∂_m ln Z."""
+    return sp.log(Z) - m * sp.diff(sp.log(Z), m) - lam**2 * sigma**2 / 2
+
+
+H_ALIBI = _h_bias(Z_CAUSAL)
+H_ALIBI_CENTRE = _h_bias(Z_CENTRE)
+H_INF = -sp.log(1 - _r) + m * _r / (1 - _r) - lam**2 * sigma**2 / 2
+H_INF_CENTRE = sp.log((1 + _r) / (1 - _r)) + 2 * m * _r / (1 - _r**2) - lam**2 * sigma**2 / 2
+_pb = [sp.exp(v) / (sp.exp(b1) + sp.exp(b2) + sp.exp(b3)) for v in (b1, b2, b3)]
+_Eu = [sp.exp(v) * _mgf for v in (b1, b2, b3)]                      # E e^{λs + b}
+_Eulnu = [sp.exp(v) * (_mgf * v + lam * _mgf * _tilt) for v in (b1, b2, b3)]  # E[e^{λs+b}(λs + b)]
+ALIBI = Derivation(
+    "entropy-alibi-saturation",
+    statement="A query whose keys sit at distances δ = 0..n−1 with logits λs_j − mδ_j, s ~ N(0, σ²) "
+              "(ALiBi, slope m), has mean-field entropy H(n) = ln Z_m(n) + m E_p[δ] − λ²σ²/2 with "
+              "Z_m(n) = Σ_{δ<n} e^{−mδ} = (1 − e^{−mn})/(1 − e^{−m}): it saturates at "
+              "H∞ = −ln(1 − e^{−m}) + m e^{−m}/(1 − e^{−m}) − λ²σ²/2 instead of growing like ln n, and "
+              "recovers ln n − λ²σ²/2 as m → 0. A bidirectional query at the centre (distances 1..n/2 on "
+              "one side, 0..n/2−1 on the other) has Z = (1 + e^{−m})(1 − e^{−mn/2})/(1 − e^{−m}) and "
+              "H∞ = ln((1 + e^{−m})/(1 − e^{−m})) + 2m e^{−m}/(1 − e^{−2m}) − λ²σ²/2.",
+    assumptions=["s_j i.i.d. N(0, σ²)", "mean field: sums over keys replaced by expectations, which needs "
+                 "many effective keys (e^{H} ≫ 1; poor for steep slopes, e.g. m = 1/4 has e^{H∞} ≈ 7)",
+                 "bias −m·|i − j| (Press et al. 2022, Eq. in §3), query at the last position (causal) or "
+                 "at n/2 (bidirectional, n even)"],
+    source="Press, Smith, Lewis 2022, arXiv 2108.12409, §3; mean field derived",
+)
+ALIBI.step("biased mean field: ln Σ E e^{λs+b} − Σ E[u ln u]/Σ E u = H(softmax(b)) − λ²σ²/2 (3 keys)",
+           sp.log(sum(_Eu)) - sum(_Eulnu) / sum(_Eu),
+           sp.log(sp.exp(b1) + sp.exp(b2) + sp.exp(b3)) - sum(p * v for p, v in zip(_pb, (b1, b2, b3)))
+           - lam**2 * sigma**2 / 2, how="equals")
+ALIBI.step("geometric sum Σ_{δ=0}^{n−1} e^{−mδ} = Z_m(n)",
+           _nondegenerate(sp.summation(sp.exp(-m * k), (k, 0, n - 1))), Z_CAUSAL)
+ALIBI.step("E_p[δ] = −∂_m ln Z (checked at n = 5 against the explicit sums)",
+           sum(j * sp.exp(-m * j) for j in range(5)) / sum(sp.exp(-m * j) for j in range(5)),
+           (-sp.diff(sp.log(Z_CAUSAL), m)).subs(n, 5), how="equals")
+_Z5 = sum(sp.exp(-m * j) for j in range(5))
+ALIBI.step("b = −mδ: H(softmax(b)) = ln Z + m E_p[δ] (n = 5, explicit sums; logs of positives expanded)",
+           sp.expand_log(-sum((sp.exp(-m * j) / _Z5) * sp.log(sp.exp(-m * j) / _Z5) for j in range(5)), force=True),
+           sp.log(_Z5) + m * sum(j * sp.exp(-m * j) for j in range(5)) / _Z5)
+ALIBI.step("n → ∞: H → H∞ (saturation)", sp.expand_log(sp.limit(H_ALIBI, n, sp.oo), force=True), H_INF)
+ALIBI.step("m → 0: H → ln n − λ²σ²/2 (plain softmax)", sp.Limit(H_ALIBI, m, 0), H_MF)  # evaluated (sp.limit) when checked
+ALIBI.step("centre query: Σ_{δ=1}^{c} e^{−mδ} + Σ_{δ=0}^{c−1} e^{−mδ} = Z_centre at n = 2c",
+           _nondegenerate(sp.summation(sp.exp(-m * k), (k, 1, ci)))
+           + _nondegenerate(sp.summation(sp.exp(-m * k), (k, 0, ci - 1))), Z_CENTRE.subs(n, 2 * ci))
+ALIBI.step("centre query, n → ∞: H → H∞(centre)",
+           sp.expand_log(sp.limit(H_ALIBI_CENTRE, n, sp.oo), force=True), sp.expand_log(H_INF_CENTRE, force=True))
+ALIBI.step("centre query, m → 0: H → ln n − λ²σ²/2", sp.Limit(H_ALIBI_CENTRE, m, 0), H_MF)  # evaluated when checked
+ALIBI.prediction("H", H_ALIBI, [n, m, lam, sigma])
+ALIBI.prediction("H_inf", H_INF, [m, lam, sigma])
+ALIBI.prediction("H_centre", H_ALIBI_CENTRE, [n, m, lam, sigma])
+ALIBI.prediction("H_inf_centre", H_INF_CENTRE, [m, lam, sigma])
+ALIBI.prediction("Z", Z_CAUSAL, [n, m])
+ALIBI.prediction("Z_centre", Z_CENTRE, [n, m])
+
+# the needle over a biased flat background: exact for any elementwise weight u
+_a, _a0, _S = sp.symbols("a a0 S", positive=True)
+_u = sp.Function("u")
+BIASED_NEEDLE = Derivation(
+    "entropy-needle-biased",
+    statement="With elementwise weights u (then one common normalisation), key 0 raised by Δ over a "
+              "background whose logits are a position bias b_j gets the share "
+              "u(Δ + b₀)/(Σ_j u(b_j) − u(b₀) + u(Δ + b₀)); for softmax and the ALiBi causal row "
+              "(key 0 at distance n − 1) this is e^{Δ − m(n−1)}/(Z_m(n) + (e^Δ − 1)e^{−m(n−1)}).",
+    assumptions=["a multiplier table C (URPE) enters as u(b_j)·|C_j|"],
+    source="derived (exact, no mean field)",
+)
+_us = [_u(Delta + b1), _u(b2), _u(b3)]
+BIASED_NEEDLE.step("share of key 0 (3 keys)", _us[0] / sum(_us),
+                   (_u(Delta + b1) / (_u(b1) + _u(b2) + _u(b3) - _u(b1) + _u(Delta + b1))))
+BIASED_NEEDLE.prediction("share", _a / (_S - _a0 + _a), [_a, _a0, _S])
+
+DERIVATIONS += [ALIBI, BIASED_NEEDLE]
