@@ -64,6 +64,16 @@ class Position(nn.Module):
     def value_term(self, w: torch.Tensor):
         return None
 
+    # one query row i of a length-n input, (H, n), without building the n × n table (used by the
+    # entropy probe at n up to 2^16); None where the term is absent or depends on q (Shaw)
+    row_max_len = None  # the longest n the row hooks accept (None: any)
+
+    def logit_bias_row(self, i: int, n: int, like: torch.Tensor):
+        return None
+
+    def weight_multiplier_row(self, i: int, n: int, like: torch.Tensor):
+        return None
+
     def randomize_(self, gen: torch.Generator) -> None:
         """Re-draw this module's own parameters (called by ``randomize_parameters``)."""
         for p in self.parameters(recurse=False):
@@ -130,6 +140,10 @@ class ALiBi(Position):
         dist = _offsets(n, q.device).abs().to(q.dtype)
         return -self.slopes(q)[:, None, None] * dist
 
+    def logit_bias_row(self, i, n, like):
+        dist = (torch.arange(n, device=like.device) - i).abs().to(like.dtype)
+        return -self.slopes(like)[:, None] * dist[None, :]
+
 
 class T5Bias(Position):
     name, kind, symmetric = "t5", "logit", False
@@ -140,7 +154,9 @@ class T5Bias(Position):
         self.table = nn.Parameter(torch.zeros(num_buckets, n_heads))
 
     def buckets(self, n, device):
-        rel = _offsets(n, device)  # memory − query = j − i
+        return self._bucket(_offsets(n, device))  # memory − query = j − i
+
+    def _bucket(self, rel):
         nb = self.num_buckets
         if not self.causal:
             nb //= 2
@@ -160,6 +176,10 @@ class T5Bias(Position):
         b = self.table.to(q.dtype)[self.buckets(n, q.device)]  # (n, n, H)
         return b.permute(2, 0, 1)
 
+    def logit_bias_row(self, i, n, like):
+        rel = torch.arange(n, device=like.device) - i
+        return self.table.to(like.dtype)[self._bucket(rel)].T  # (H, n)
+
 
 class _Toeplitz(Position):
     """A learned per-head table indexed by the clipped offset j − i."""
@@ -168,6 +188,10 @@ class _Toeplitz(Position):
         self._check_len(n)
         off = _offsets(n, like.device) + (self.max_len - 1)
         return table.to(like.dtype)[:, off]  # (H, n, n)
+
+    def _table_row(self, table, i, n, like):
+        self._check_len(n)
+        return table.to(like.dtype)[:, torch.arange(n, device=like.device) - i + (self.max_len - 1)]  # (H, n)
 
 
 class Shaw(_Toeplitz):
@@ -207,6 +231,16 @@ class URPE(_Toeplitz):
 
     def weight_multiplier(self, n, like):
         return self._table_lookup(self.c_table, n, like)
+
+    @property
+    def row_max_len(self):
+        return self.max_len
+
+    def logit_bias_row(self, i, n, like):
+        return self._table_row(self.bias_table, i, n, like)
+
+    def weight_multiplier_row(self, i, n, like):
+        return self._table_row(self.c_table, i, n, like)
 
     def randomize_(self, gen):
         with torch.no_grad():
