@@ -53,3 +53,6 @@ def run(name: str):
     else:
         subject = name
     return E.probe(subject, **SMALL)
+
+PRESS = Source("Ofir Press, Noah A. Smith and Mike Lewis", 2022, "Train Short, Test Long: Attention with Linear "
+               "Biases Enables Input Length Extrapolation", "arXiv:2108.12409 (ICLR 2022)", section="§3, Fig. 3")

@@ -26,13 +26,23 @@ on the same inputs, must match H = ln n − ½ within :data:`GATE_TOL` at every
 n ≥ 512, else every P1 verdict is ``gate-failed``.
 
 Sources: Su, kexue.fm/archives/8823 and 9034; Nakanishi 2025, arXiv 2501.19399;
-Chiang & Cholak 2022, arXiv 2202.12172. Position terms are not applied: the
-probe isolates the normaliser (a row of a causal design that sees t keys is a
-row here with n = t).
+Chiang & Cholak 2022, arXiv 2202.12172. A row of a causal design that sees t
+keys is a row here with n = t.
+
+Position terms: a logit bias (ALiBi's −m_h|i − j|, T5's bucketed table, URPE's
+B) is added, for one query row, to the noise logits before the normaliser, and
+URPE's multiplier C multiplies the weights; the row is the last position for a
+causal design (distances 0..n−1) and the centre n/2 for a bidirectional one, the
+head is ``--entropy-head``. Theory: ALiBi under a softmax-like normaliser has a
+closed-form mean field (``theory.entropy.ALIBI``: H saturates at H∞); the P2
+needle share over any bias row is exact (``BIASED_NEEDLE``); T5 and URPE have no
+P1 theory row. RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
+logits i.i.d.); Shaw's key term depends on q and is not applied (noted).
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +57,8 @@ from probes.result import Result
 from theory import entropy as th
 from theory import softmax_variants as tv
 
-__all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "weights_function", "from_callable", "from_normalizer",
+__all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "PositionRow", "weights_function", "with_position",
+           "without_position", "from_callable", "from_normalizer",
            "reference", "noise_logits", "sphere_entropy_offset", "diff_noise_gain", "verdict_table",
            "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
            "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
@@ -81,6 +92,89 @@ class WeightsFunction:
     kind: str | None = None
     multiplier: Callable[[np.ndarray], np.ndarray] | None = None
     params: dict = field(default_factory=dict)
+    position: "PositionRow | None" = None        # the applied position term, if any
+    unpositioned: "WeightsFunction | None" = None  # the same weights function without it
+
+
+# Position terms the probe applies (one query row, see PositionRow) and those it does not.
+APPLIED_POSITIONS = ("alibi", "t5", "urpe")
+# Shaw's key term q_i·a^K_{j−i} depends on the query and its value term acts on the output,
+# not the weights: it is not a bias row, so it is not applied (and the result says so).
+UNAPPLIED_POSITIONS = ("shaw",)
+UNIT_MULTIPLIER = ("softmax", "softmax1", "l2", "exp", "shiftssmax")  # |w|/Σ|w| is softmax's row
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    """A design's position term for one query row of head ``head``: the last position
+    (``causal``: distances 0..n−1) or the centre n/2 (bidirectional)."""
+
+    name: str
+    module: nn.Module
+    head: int
+    causal: bool
+
+    def query(self, n: int) -> int:
+        return n - 1 if self.causal else n // 2
+
+    def bias(self, n: int, like: torch.Tensor) -> torch.Tensor | None:
+        with torch.no_grad():
+            b = self.module.logit_bias_row(self.query(n), n, like)
+        return None if b is None else b[self.head].to(dtype=like.dtype, device=like.device)
+
+    def weight_multiplier(self, n: int, like: torch.Tensor) -> torch.Tensor | None:
+        with torch.no_grad():
+            c = self.module.weight_multiplier_row(self.query(n), n, like)
+        return None if c is None else c[self.head].to(dtype=like.dtype, device=like.device)
+
+    def slope(self) -> float | None:
+        """ALiBi's m_h of this head (None for other terms)."""
+        if self.name != "alibi":
+            return None
+        return float(self.module.slopes(torch.zeros(1, dtype=torch.float64))[self.head])
+
+    def params(self) -> dict:
+        out = {"position": self.name, "query": "last" if self.causal else "centre"}
+        if self.name == "alibi":
+            out["alibi_slope"] = self.slope()
+        return out
+
+
+def _find_position(module) -> nn.Module | None:
+    """The first bias-type position module inside ``module`` (the first layer's)."""
+    from probes.designs.positions import Position
+
+    if not isinstance(module, nn.Module):
+        return None
+    for mod in module.modules():
+        if isinstance(mod, Position) and mod.name in APPLIED_POSITIONS:
+            return mod
+    return None
+
+
+def with_position(wf: WeightsFunction, pos_module: nn.Module, head: int = 0) -> WeightsFunction:
+    """``wf`` with ``pos_module``'s bias row added to its logits (and URPE's C applied to the weights)."""
+    if wf.form != "logits":
+        raise NotApplicable(f"{wf.name}: position terms are applied to logits weights functions only")
+    heads = getattr(pos_module, "n_heads", 1)
+    if not 0 <= head < heads:
+        raise InputError(f"--entropy-head {head}: the position term has {heads} heads; pick 0..{heads - 1}")
+    pos = PositionRow(pos_module.name, pos_module, head, bool(pos_module.causal))
+    base = wf.fn
+
+    def fn(x, base=base, pos=pos):
+        n = x.shape[-1]
+        b = pos.bias(n, x)
+        w = base(x if b is None else x + b)
+        c = pos.weight_multiplier(n, w)
+        return w if c is None else w * c
+
+    return dataclasses.replace(wf, fn=fn, params={**wf.params, **pos.params()}, position=pos, unpositioned=wf)
+
+
+def without_position(wf: WeightsFunction) -> WeightsFunction:
+    """The same weights function with the position term not applied (the bias zeroed)."""
+    return wf.unpositioned if wf.unpositioned is not None else wf
 
 
 def _theory_multiplier(norm_name: str, norm: nn.Module | None):
@@ -181,7 +275,9 @@ def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
             if isinstance(mod, LinearAttention):
                 return _from_linear(mod, name)
             if isinstance(mod, Normalizer):
-                return from_normalizer(mod, name, head)
+                wf = from_normalizer(mod, name, head)
+                pos = _find_position(module)
+                return wf if pos is None else with_position(wf, pos, head)
         if spec is not None and spec.attention == "standard":
             return from_normalizer(make_normalizer(spec.normalizer, 1), name, 0)
     if callable(subject) and not isinstance(subject, nn.Module):
@@ -451,7 +547,13 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
         row["note"] = "no theory for a user's function: verdicts are measured only"
         return row
     D = FADE_DELTA
-    if wf.kind == "multiplier":
+    if wf.position is not None and wf.position.slope() == 0.0:  # ALiBi at m = 0: the m → 0 limit, plain softmax
+        row = theory_row(wf.unpositioned, ns, d=d, seed=seed)
+        row["note"] += "; ALiBi slope 0: the m → 0 limit of entropy-alibi-saturation (checked) is this row"
+        return row
+    if wf.position is not None:
+        _positioned_theory(wf, ns, row)
+    elif wf.kind == "multiplier":
         m = np.asarray(wf.multiplier(nsf), dtype=float) * np.ones_like(nsf)
         H = th.MEAN_FIELD.function("H")(nsf, m, SIGMA)
         judged = nsf >= TRAIN_N
@@ -518,6 +620,60 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
     return row
 
 
+def _positioned_theory(wf: WeightsFunction, ns, row: dict) -> None:
+    """Theory for a design with an applied position term (fills ``row``).
+
+    P1: ALiBi under a softmax-like normaliser, theory.entropy.ALIBI (mean field, causal or
+    centre query); other terms, or other normalisers, have no closed form: no P1 verdict.
+    P2: exact share of key 0 over the design's own bias row (theory.entropy.BIASED_NEEDLE),
+    for elementwise weights e^x (softmax-like) or relu(x)² (relu2); none otherwise.
+    """
+    pos, D = wf.position, FADE_DELTA
+    nsf = np.asarray(ns, dtype=float)
+    softmax_like = wf.kind == "multiplier" and wf.params.get("normaliser") in UNIT_MULTIPLIER
+    share = th.BIASED_NEEDLE.function("share")
+    notes = []
+    if pos.name == "alibi" and softmax_like:
+        m = pos.slope()
+        which = "" if pos.causal else "_centre"
+        H = th.ALIBI.function("H" + which)(nsf, m, 1.0, SIGMA)
+        Z = th.ALIBI.function("Z" + which)(nsf, m)
+        d0 = np.asarray([pos.query(n) for n in ns], dtype=float)  # key 0's distance from the query
+        with np.errstate(under="ignore"):
+            p = share(np.exp(D - m * d0), np.exp(-m * d0), Z)
+        # the mean field's finite-size correction scale, (e^{λ²σ²} − 1)Σπ²/2, over the judged range
+        corr = float(np.max(th.ALIBI.function("correction" + which)(nsf[nsf >= TRAIN_N], m, 1.0, SIGMA)))
+        valid = corr <= GATE_TOL
+        row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H) if valid else None,
+                   H_inf=float(th.ALIBI.function("H_inf" + which)(m, 1.0, SIGMA)), alibi_slope=m,
+                   mean_field_correction=corr)
+        notes.append(f"ALiBi mean field (entropy-alibi-saturation), {'last' if pos.causal else 'centre'} query, "
+                     f"m = {m:.4g}: H saturates at H∞ = {row['H_inf']:.4f}; P2: exact needle share e^{{Δ−mδ₀}}/"
+                     "(Z + (e^Δ − 1)e^{−mδ₀})")
+        if not valid:
+            notes.append(f"too few effective keys for the mean field at this slope: its correction scale "
+                         f"(e^{{σ²}} − 1)Σπ²/2 = {corr:.3f} exceeds the gate's {GATE_TOL} nats, so the theory "
+                         "gives no P1 verdict (pick a gentler head with --entropy-head)")
+    else:
+        u = torch.exp if softmax_like else ((lambda v: torch.relu(v) ** 2) if wf.kind == "relu2" else None)
+        notes.append(f"no closed-form H(n) for position term {pos.name!r} under this normaliser: theory gives "
+                     "no P1 verdict")
+        if u is not None:
+            p = []
+            for n in ns:
+                like = torch.zeros(1, dtype=torch.float64)
+                b = pos.bias(n, like)
+                b = torch.zeros(n, dtype=torch.float64) if b is None else b
+                c = pos.weight_multiplier(n, like)
+                c = torch.ones(n, dtype=torch.float64) if c is None else c.abs()
+                ub = u(b) * c
+                a, a0, S = float(u(D + b[0]) * c[0]), float(ub[0]), float(ub.sum())
+                p.append(float(share(a, a0, S)) if S - a0 + a > 0 else 0.0)
+            row["needle_by_n"] = p
+            notes.append("P2: exact needle share over the design's own bias row (entropy-needle-biased)")
+    row["note"] = "; ".join(notes)
+
+
 # -- result and probe ----------------------------------------------------------------
 @dataclass(frozen=True)
 class EntropyResult(Result):
@@ -554,21 +710,30 @@ class EntropyResult(Result):
 # Toeplitz multiplier). The probe feeds the normaliser i.i.d. logits and does not apply
 # them, so for such designs the verdict describes the normaliser alone. RoPE is not
 # listed: a rotation of i.i.d. Gaussian q, k leaves the logits i.i.d. Gaussian.
-UNAPPLIED_POSITIONS = ("alibi", "t5", "urpe", "shaw")
-
-
-def _unapplied_position_notes(subject) -> tuple:
+def _unapplied_position_notes(subject, wf: WeightsFunction) -> tuple:
+    """Notes for position terms present in ``subject`` but not applied by ``wf``."""
     from probes.designs.positions import Position
 
     names = set()
     spec = getattr(subject, "zoo_spec", None)
-    if spec is not None and spec.position in UNAPPLIED_POSITIONS:
+    if isinstance(subject, str):
+        from probes.designs.zoo import parse
+
+        spec = parse(subject)
+    if spec is not None and spec.position in APPLIED_POSITIONS + UNAPPLIED_POSITIONS:
         names.add(spec.position)
     module = getattr(subject, "module", subject)
     if isinstance(module, torch.nn.Module):
-        names.update(m.name for m in module.modules() if isinstance(m, Position) and m.name in UNAPPLIED_POSITIONS)
-    return tuple(f"position term {n!r} is not applied: these verdicts describe the normaliser alone "
-                 f"(a distance bias such as ALiBi's localises attention and changes H(n))" for n in sorted(names))
+        names.update(m.name for m in module.modules()
+                     if isinstance(m, Position) and m.name in APPLIED_POSITIONS + UNAPPLIED_POSITIONS)
+    if wf.position is not None:
+        names.discard(wf.position.name)
+    why = {"shaw": "its key term q·a^K_{j−i} depends on the query and its value term acts on the output, so it "
+                   "is no bias row",
+           "alibi": "it is applied to logits weights functions only", "t5": "it is applied to logits weights "
+           "functions only", "urpe": "it is applied to logits weights functions only"}
+    return tuple(f"position term {n!r} is not applied ({why[n]}): these verdicts describe the normaliser alone"
+                 for n in sorted(names))
 
 
 _GATE_CACHE: dict = {}
@@ -608,6 +773,14 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
         raise InputError(f"rows={rows}, d={d}: both must be positive")
     wf = weights_function(subject, head=head)
     ns = _ns(n_min, n_max)
+    notes = []
+    lim = getattr(wf.position.module, "row_max_len", None) if wf.position is not None else None
+    if lim is not None and lim < ns[-1]:
+        notes.append(f"position term {wf.position.name!r} is not applied: its tables cover |i − j| < max_len = "
+                     f"{lim} and the design refuses longer inputs, so it cannot act at n up to {ns[-1]} "
+                     f"(build the design with max_len ≥ {ns[-1]}); these verdicts describe the normaliser alone")
+        wf = without_position(wf)
+    notes = tuple(notes) + _unapplied_position_notes(subject, wf)
     key = lambda vals: {str(n): float(v) for n, v in zip(ns, vals)}  # noqa: E731
     g = gate(ns, rows=rows, d=d, seed=seed, dtype=dtype, device=device)
     with torch.no_grad():
@@ -636,7 +809,7 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
         needle_by_n={str(D): key(v) for D, v in shares.items()}, fade_ratio=fades,
         needle_noise_by_n=key(p3["share"]), noise_fade_ratio=float(noise_ratio),
         theory=th_row, gate=g, params=dict(wf.params), rows=rows, d=d, seed=seed,
-        dtype=str(dtype).replace("torch.", ""), device=str(device), notes=_unapplied_position_notes(subject))
+        dtype=str(dtype).replace("torch.", ""), device=str(device), notes=notes)
 
 
 # -- CLI -------------------------------------------------------------------------------

@@ -239,11 +239,117 @@ def test_a_failed_gate_blocks_every_verdict(monkeypatch):
 
 
 def test_unapplied_position_terms_are_reported_not_hidden():
-    """The probe isolates the normaliser; for a distance-biased design it must say so."""
+    """Shaw's q-dependent key term is not applied, and the result says so; applied terms carry no note."""
     from probes.designs.loading import load_design
     from probes.entropy import probe
 
-    kw = dict(rows=16, d=16, n_max=1 << 10)
-    notes = probe(load_design("alibi-causal"), **kw).notes
-    assert notes and "'alibi' is not applied" in notes[0]
+    kw = dict(rows=16, d=16, n_max=1 << 10, noise_needle=False)
+    notes = probe(load_design("shaw-causal"), **kw).notes
+    assert notes and "'shaw' is not applied" in notes[0]
+    assert "'shaw' is not applied" in probe("shaw", **kw).notes[0]  # a zoo name, not only a loaded design
     assert probe(load_design("rope-causal"), **kw).notes == ()
+    r = probe(load_design("alibi-causal"), **kw)
+    assert r.notes == () and r.params["position"] == "alibi" and r.params["query"] == "last"
+
+
+# -- position terms ------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["alibi", "alibi-causal", "t5", "t5-causal", "urpe", "urpe-causal"])
+def test_position_rows_equal_the_full_tables(name):
+    from probes.designs.positions import Position
+
+    design = zoo.build(name, seed=0)
+    pos = next(m for m in design.modules() if isinstance(m, Position) and m.name in E.APPLIED_POSITIONS)
+    n = 37
+    like = torch.zeros(1, 1, n, 8, dtype=torch.float64)
+    full, mult = pos.logit_bias(like, n), pos.weight_multiplier(n, like)
+    for i in range(n):
+        assert torch.equal(pos.logit_bias_row(i, n, like), full[:, i, :])
+        if mult is not None:
+            assert torch.equal(pos.weight_multiplier_row(i, n, like), mult[:, i, :])
+
+
+def test_weights_function_adds_the_bias_row_of_the_head():
+    design = zoo.build("alibi-causal", seed=0)
+    for head in range(4):
+        wf = E.weights_function(design, head=head)
+        m = 2.0 ** (-8.0 * (head + 1) / 4)
+        assert wf.params["alibi_slope"] == pytest.approx(m, rel=1e-12)
+        x = torch.randn(3, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(head))
+        dist = (torch.arange(50) - 49).abs().to(torch.float64)  # causal: the last query
+        assert torch.allclose(wf.fn(x), torch.softmax(x - m * dist, -1), atol=1e-14)
+    wf = E.weights_function("alibi", head=0)  # bidirectional: the centre query n/2
+    dist = (torch.arange(50) - 25).abs().to(torch.float64)
+    assert torch.allclose(wf.fn(x), torch.softmax(x - 0.25 * dist, -1), atol=1e-14)
+    with pytest.raises(InputError):
+        E.weights_function(design, head=4)
+
+
+def test_urpe_applies_b_and_c_where_its_tables_reach():
+    design = zoo.build("urpe-causal", seed=0, max_len=1 << 10)
+    wf = E.weights_function(design, head=1)
+    assert wf.params["position"] == "urpe"
+    pos = wf.position.module
+    x = torch.randn(2, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    b = pos.logit_bias_row(63, 64, x)[1]
+    c = pos.weight_multiplier_row(63, 64, x)[1]
+    assert torch.allclose(wf.fn(x), torch.softmax(x + b, -1) * c, atol=1e-14)
+    r = E.probe(design, head=1, rows=16, d=16, n_max=1 << 10, noise_needle=False)
+    assert r.notes == () and r.params["position"] == "urpe" and r.theory["verdict"] is None
+    assert r.theory["needle_verdict"] == r.needle_verdict  # P2 is exact over the bias row
+    # the zoo's max_len = 256 tables cannot reach n = 2^10: not applied, and said so
+    r = E.probe(zoo.build("urpe-causal", seed=0), rows=16, d=16, n_max=1 << 10, noise_needle=False)
+    assert "'urpe' is not applied" in r.notes[0] and "position" not in r.params
+
+
+def test_alibi_predictions():
+    m = 1 / 256
+    assert th.ALIBI.predict("H", n=1e9, m=m, lam=1.0, sigma=1.0) == pytest.approx(
+        th.ALIBI.predict("H_inf", m=m, lam=1.0, sigma=1.0), abs=1e-9)
+    assert th.ALIBI.predict("H", n=512, m=1e-9, lam=1.0, sigma=1.0) == pytest.approx(math.log(512) - 0.5, abs=1e-5)
+    # direct sums at n = 300 against the closed forms (causal and centre query)
+    for centre, key in ((False, "H"), (True, "H_centre")):
+        dist = np.abs(np.arange(300) - (150 if centre else 299)).astype(float)
+        pi = np.exp(-m * dist) / np.exp(-m * dist).sum()
+        h = -(pi * np.log(pi)).sum() - 0.5
+        assert th.ALIBI.predict(key, n=300, m=m, lam=1.0, sigma=1.0) == pytest.approx(h, abs=1e-10)
+
+
+def test_a_wrong_limit_step_is_caught():
+    from theory.derivation import Step
+
+    assert not Step("wrong m → 0", th.sp.Limit(th.H_ALIBI, th.m, 0), th.H_MF + 1).verify().ok
+    assert not Step("wrong H∞", th.sp.limit(th.H_ALIBI, th.n, th.sp.oo), th.H_INF + th.m).verify().ok
+
+
+@pytest.mark.parametrize("head", [2, 3])
+def test_alibi_entropy_matches_its_mean_field(head):
+    """Measured H(n) against the lambdified theory within GATE_TOL (0.05 nats, the gate's own tolerance) at
+    every n, for the heads whose mean-field correction scale (e^{σ²} − 1)Σπ²/2 is below 0.01 (m = 1/64, 1/256)."""
+    r = E.probe("alibi-causal", head=head, rows=256, n_max=1 << 14, noise_needle=False)
+    assert r.theory["mean_field_correction"] < 0.01
+    theory = r.theory["entropy_by_n"]
+    for i, n in enumerate(r.ns):
+        assert abs(r.entropy_by_n[str(n)] - theory[i]) <= E.GATE_TOL, (n, r.entropy_by_n[str(n)], theory[i])
+    assert r.verdict == r.theory["verdict"] and r.matches_theory
+
+
+def test_alibi_bias_changes_the_verdict_negative_control():
+    """The applied bias makes H saturate; the same head with the bias zeroed is plain softmax (slope 1)."""
+    wf = E.weights_function("alibi-causal", head=3)
+    kw = dict(rows=64, n_max=1 << 14, noise_needle=False)
+    r, r0 = E.probe(wf, **kw), E.probe(E.without_position(wf), **kw)
+    assert r.verdict == "partially-compensated" and abs(r.local_slope) < 0.1
+    assert r0.verdict == "standard-like" and r0.slope == pytest.approx(1.0, abs=0.05)
+    assert r0.verdict != r.verdict and r0.theory["verdict"] != r.theory["verdict"]
+
+
+def test_steep_alibi_head_gets_no_mean_field_verdict():
+    r = E.probe("alibi-causal", head=0, rows=32, n_max=1 << 10, noise_needle=False)
+    assert r.theory["mean_field_correction"] > E.GATE_TOL and r.theory["verdict"] is None
+    assert r.theory["needle_verdict"] == r.needle_verdict == "fading"
+
+
+def test_t5_has_no_p1_theory_but_an_exact_needle_row():
+    r = E.probe("t5-causal", rows=32, n_max=1 << 10, noise_needle=False)
+    assert r.theory["verdict"] is None and r.params["position"] == "t5"
+    assert np.allclose([r.needle_by_n["3.0"][str(n)] for n in r.ns], r.theory["needle_by_n"], rtol=1e-9)

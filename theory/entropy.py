@@ -253,7 +253,9 @@ ALIBI = Derivation(
               "one side, 0..n/2−1 on the other) has Z = (1 + e^{−m})(1 − e^{−mn/2})/(1 − e^{−m}) and "
               "H∞ = ln((1 + e^{−m})/(1 − e^{−m})) + 2m e^{−m}/(1 − e^{−2m}) − λ²σ²/2.",
     assumptions=["s_j i.i.d. N(0, σ²)", "mean field: sums over keys replaced by expectations, which needs "
-                 "many effective keys (e^{H} ≫ 1; poor for steep slopes, e.g. m = 1/4 has e^{H∞} ≈ 7)",
+                 "many effective keys: the partition sum's relative variance (e^{λ²σ²} − 1)Σπ² must be small; "
+                 "half of it, the scale of the leading Jensen correction to E ln Z, is the prediction "
+                 "'correction' (for π uniform it is the gate's (e^{σ²} − 1)/2n; at m = 1/4, σ = 1 it is 0.11)",
                  "bias −m·|i − j| (Press et al. 2022, Eq. in §3), query at the last position (causal) or "
                  "at n/2 (bidirectional, n even)"],
     source="Press, Smith, Lewis 2022, arXiv 2108.12409, §3; mean field derived",
@@ -279,7 +281,23 @@ ALIBI.step("centre query: Σ_{δ=1}^{c} e^{−mδ} + Σ_{δ=0}^{c−1} e^{−mδ
 ALIBI.step("centre query, n → ∞: H → H∞(centre)",
            sp.expand_log(sp.limit(H_ALIBI_CENTRE, n, sp.oo), force=True), sp.expand_log(H_INF_CENTRE, force=True))
 ALIBI.step("centre query, m → 0: H → ln n − λ²σ²/2", sp.Limit(H_ALIBI_CENTRE, m, 0), H_MF)  # evaluated when checked
+_Eu2 = [sp.exp(2 * v) * _m2 for v in (b1, b2, b3)]  # E u² = e^{2b} E e^{2λs}
+ALIBI.step("relative variance of the partition sum, Var Z/(E Z)² = (e^{λ²σ²} − 1)·Σπ² (3 keys)",
+           (sum(_Eu2) - sum(u**2 for u in _Eu)) / sum(_Eu)**2,
+           (sp.exp(lam**2 * sigma**2) - 1) * sum(p**2 for p in _pb))
+ALIBI.step("Σπ² = Z_{2m}(n)/Z_m(n)² (n = 5, explicit sums)",
+           sum((sp.exp(-m * j) / _Z5)**2 for j in range(5)), Z_CAUSAL.subs({m: 2 * m, n: 5}) / Z_CAUSAL.subs(n, 5)**2)
+ALIBI.step("m → 0: the correction scale (e^{λ²σ²} − 1)Σπ²/2 → the gate's (e^{λ²σ²} − 1)/2n",
+           sp.Limit((sp.exp(lam**2 * sigma**2) - 1) / 2 * Z_CAUSAL.subs(m, 2 * m) / Z_CAUSAL**2, m, 0),
+           (sp.exp(lam**2 * sigma**2) - 1) / (2 * n))
+ALIBI.step("centre query: Σπ² = Z_centre(2m)/Z_centre(m)² (n = 6, explicit sums)",
+           sum(sp.exp(-2 * m * abs(j - 3)) for j in range(6)) / sum(sp.exp(-m * abs(j - 3)) for j in range(6))**2,
+           (Z_CENTRE.subs(m, 2 * m) / Z_CENTRE**2).subs(n, 6))
 ALIBI.prediction("H", H_ALIBI, [n, m, lam, sigma])
+ALIBI.prediction("correction", (sp.exp(lam**2 * sigma**2) - 1) / 2 * Z_CAUSAL.subs(m, 2 * m) / Z_CAUSAL**2,
+                 [n, m, lam, sigma])
+ALIBI.prediction("correction_centre", (sp.exp(lam**2 * sigma**2) - 1) / 2 * Z_CENTRE.subs(m, 2 * m) / Z_CENTRE**2,
+                 [n, m, lam, sigma])
 ALIBI.prediction("H_inf", H_INF, [m, lam, sigma])
 ALIBI.prediction("H_centre", H_ALIBI_CENTRE, [n, m, lam, sigma])
 ALIBI.prediction("H_inf_centre", H_INF_CENTRE, [m, lam, sigma])
