@@ -912,8 +912,10 @@ def _main(argv=None) -> int:  # python -m probes.entropy [--rows R] [--max-log2n
     ap.add_argument("--rows", type=int, default=512)
     ap.add_argument("--max-log2n", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--head", type=int, default=0, help="head whose normaliser and position term are probed")
     a = ap.parse_args(argv)
-    table = verdict_table(a.names or ZOO, rows=a.rows, n_max=1 << a.max_log2n, seed=a.seed, noise_needle=False)
+    table = verdict_table(a.names or ZOO, rows=a.rows, n_max=1 << a.max_log2n, seed=a.seed, noise_needle=False,
+                          head=a.head)
     print("| design | P1 verdict | P1 theory | P2 verdict | P2 theory | match | slope | H(n_max) | max share "
           "| fade ratio (Δ=3) | params |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
