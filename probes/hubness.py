@@ -284,7 +284,7 @@ def _merge_sparse(state_v, state_i, r, c, v, width: int):
     state_i[rows] = pi.gather(1, p)
 
 
-def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool):
+def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool, mask_buf=None):
     """Fold tile ``S`` (rows r0…, columns c0…) into the running top-``width`` of its rows, or
     with ``by_column`` of its columns (column j then holds row c0 + j's scores of r0…).
 
@@ -303,13 +303,14 @@ def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool):
         v, ix = T.topk(w, dim=1, sorted=False)
         _merge(state_v, state_i, own, v, ix + (r0 if by_column else c0), width)
         return
+    mask = None if mask_buf is None else mask_buf[:S.numel()].view(S.shape)
     if by_column:
-        hit = (S > thr.unsqueeze(0)).nonzero()
+        hit = torch.gt(S, thr.unsqueeze(0), out=mask).nonzero()
         order = hit[:, 1].argsort(stable=True)
         i, j = hit[order, 0], hit[order, 1]
         _merge_sparse(state_v, state_i, j + c0, i + r0, S[i, j], width)
     else:
-        hit = (S > thr.unsqueeze(1)).nonzero()
+        hit = torch.gt(S, thr.unsqueeze(1), out=mask).nonzero()
         i, j = hit[:, 0], hit[:, 1]
         _merge_sparse(state_v, state_i, i + r0, j + c0, S[i, j], width)
 
@@ -333,16 +334,21 @@ def _scan(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, 
     state_v = torch.full((nq, width), -math.inf, dtype=Q.dtype, device=dev)
     state_i = torch.full((nq, width), -1, dtype=torch.int64, device=dev)
     pairs = list(_pairs(nq, nk, block, symmetric))
+    # preallocated tile and mask buffers: a fresh 4096² tile per block pair costs ~15% of the
+    # GEMM in allocation and page faults on CPU
+    size = min(block, nq) * min(block, nk)
+    g_buf = torch.empty(size, dtype=Q.dtype, device=dev)
+    m_buf = torch.empty(size, dtype=torch.bool, device=dev)
     with _progress(len(pairs), progress, desc) as bar:
         for i0, i1, j0, j1 in pairs:
-            G = Q[i0:i1] @ K[j0:j1].T
+            G = torch.mm(Q[i0:i1], K[j0:j1].T, out=g_buf[:(i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0))
             S = score(G, i0, i1, j0, j1)
             if symmetric and i0 == j0:
                 S.diagonal().fill_(-math.inf)
-            _update(state_v, state_i, S, i0, j0, width, False)
+            _update(state_v, state_i, S, i0, j0, width, False, m_buf)
             if symmetric and i0 != j0:
                 C = score(G.T, j0, j1, i0, i1).T if transposed is None else transposed(S, i0, i1, j0, j1)
-                _update(state_v, state_i, C, i0, j0, width, True)
+                _update(state_v, state_i, C, i0, j0, width, True, m_buf)
             bar.update(1)
     return state_v, state_i
 
