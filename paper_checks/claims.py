@@ -181,12 +181,6 @@ class ClaimRecorder:
     def satisfies(self, quantity: str, measured: Any, predicate: Callable[[Any], bool], expected: str) -> None:
         self._record(quantity, expected, measured, bool(predicate(measured)))
 
-    # -- report -------------------------------------------------------------
-    def summary(self, role: bool) -> tuple[str, str]:
-        sel = [c for c in self.checks if c.control == role]
-        return ("; ".join(f"{c.quantity}: {c.expected}" for c in sel),
-                "; ".join(f"{c.quantity}: {c.measured}" for c in sel))
-
 
 def claim(id: str, source: Source, statement: str, **extra) -> Callable:
     """Mark a test as a paper claim with a stable ``id``, its ``source`` and a one-line ``statement``."""

@@ -1,8 +1,6 @@
 """Miller 2023, softmax₁ ("Attention Is Off By One"): its causal row mass grows with position."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 from paper_checks.claims import Source, claim
@@ -33,5 +31,5 @@ def test_softmax1(claim):
     claim.control.equal("verdict (softmax1, bidirectional)", r.verdict, "cannot-count")
     wb = make_normalizer("softmax1", 1)(logits, None).sum(-1)
     claim.control.less("row-mass spread, bidirectional", float(wb.max() - wb.min()), 1e-15)
-    claim.control.close("bidirectional row mass vs n·e^c/(1+n·e^c)", float(wb[0]),
-                        n * math.exp(c) / (1 + n * math.exp(c)), atol=1e-14)
+    claim.control.close("bidirectional row mass vs t·e^c/(1+t·e^c) at t = n", float(wb[0]),
+                        float(row_mass.function("row_mass_softmax1")(c, n)), atol=1e-14)

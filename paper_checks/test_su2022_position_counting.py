@@ -5,7 +5,7 @@ all parameters re-drawn (seed 0), float64, eval mode.
 """
 from __future__ import annotations
 
-import pytest
+import torch
 
 from paper_checks.claims import Source, claim
 from probes.position_counting import probe, thresholds, trainable_check
@@ -17,7 +17,7 @@ SU_9105 = Source(
     "相对位置编码Transformer的一个理论缺陷与对策 (A theoretical defect of relative-position Transformers, and remedies)",
     "https://kexue.fm/archives/9105")
 
-ZERO, NONZERO = thresholds(__import__("torch").float64)
+ZERO, NONZERO = thresholds(torch.float64)
 RPE = ("rope", "alibi", "t5", "rope-causal", "alibi-causal", "t5-causal")
 
 

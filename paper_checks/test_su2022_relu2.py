@@ -1,7 +1,6 @@
 """Su on relu² attention: scale invariant, so no temperature can make it entropy invariant."""
 from __future__ import annotations
 
-import torch
 
 from paper_checks._entropy_sources import SU_9019, SEED, run
 from paper_checks.claims import claim

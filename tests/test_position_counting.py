@@ -31,7 +31,7 @@ def test_trained_fvu_cannot_beat_the_floor(name):
     """Theory: a model that cannot tell positions apart has FVU ≥ 1 (least MSE (n²−1)/12)."""
     r = probe(name, seed=0, train=True, steps=150)
     assert r.fvu >= r.floor_fvu - 1e-6, f"{name}: FVU {r.fvu} beat the floor {r.floor_fvu}"
-    assert r.mse == pytest.approx(r.fvu * (16 * 16 - 1) / 12)
+    assert r.mse == pytest.approx(r.fvu * theory.floor_mse(16))
 
 
 def test_verdict_verdicts_are_seed_stable():

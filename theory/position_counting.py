@@ -28,7 +28,7 @@ import sympy as sp
 
 from theory.derivation import Derivation
 
-__all__ = ["DERIVATIONS", "ROW_MASS", "row_mass_depends_on_t", "predict", "TheoryRow",
+__all__ = ["DERIVATIONS", "ROW_MASS_CLOSED", "row_mass_depends_on_t", "predict", "TheoryRow",
            "floor_mse", "floor_fvu", "kazemnejad_output"]
 
 SU_9105 = "Su Jianlin 2022, kexue.fm/archives/9105"
@@ -140,8 +140,6 @@ def row_mass_depends_on_t(normalizer: str) -> bool:
     """
     return sp.simplify(sp.diff(ROW_MASS_CLOSED[normalizer], t)) != 0
 
-
-ROW_MASS = {k_: str(v_) for k_, v_ in ROW_MASS_CLOSED.items()}
 
 # --- 3. the reflection lemma ------------------------------------------------------
 reflection = Derivation(
@@ -259,5 +257,5 @@ def predict(normalizer: str, position: str, attention: str, causal: bool, *, c_i
     if position in SYMMETRIC_LOGIT_POSITIONS:
         return TheoryRow("mirror-only", (), "symmetric bias + bidirectional: y_i = y_{n+1−i} (reflection lemma)",
                          str(mass))
-    return TheoryRow("can-count", (), f"row mass Σ_j N(c + b_ij) varies with i under an asymmetric bias",
+    return TheoryRow("can-count", (), "row mass Σ_j N(c + b_ij) varies with i under an asymmetric bias",
                      str(mass))
