@@ -132,6 +132,43 @@ def test_block_size_does_not_change_the_answer():
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("n,block", [(2500, 1024), (1030, 1024), (700, 300)])
+def test_tile_pairs_cover_the_upper_triangle_exactly_once(n, block):
+    """Diagonal blocks are split into sub-tiles (block ≥ 1024): coverage must stay exact."""
+    seen = np.zeros((n, n), dtype=np.int64)           # seen[i, j]: times row i meets column j
+    for i0, i1, j0, j1 in H._pairs(n, n, block, True):
+        assert i0 <= j0
+        seen[i0:i1, j0:j1] += 1
+        if i0 != j0:                                  # an off-diagonal tile serves both directions
+            assert i1 <= j0
+            seen[j0:j1, i0:i1] += 1
+        else:
+            assert i1 == j1
+    assert (seen == 1).all()
+    full = np.zeros((n, 7), dtype=np.int64)
+    for i0, i1, j0, j1 in H._pairs(n, 7, block, False):
+        full[i0:i1, j0:j1] += 1
+    assert (full == 1).all()
+
+
+def test_sub_tiled_diagonal_blocks_match_brute_force():
+    """n = 2500 with block 1024: diagonal sub-tiles of 256 (row and column updates), with duplicates."""
+    X = H.synthetic("normal", 2500, 16, seed=7).numpy()
+    X[100] = X[2400]                      # a duplicate pair across sub-tiles
+    ref = brute_knn(X, k=5)
+    got = H.knn(X, k=5, block=1024)
+    assert np.array_equal(np.sort(got.indices.numpy(), 1), np.sort(ref, 1))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (40, 24), (33, 13), (1, 8)])
+def test_sparse_nonzero_equals_nonzero(shape):
+    g = torch.Generator().manual_seed(0)
+    for p in (0.0, 0.01, 0.5, 1.0):
+        m = torch.rand(shape, generator=g) < p
+        assert torch.equal(H._sparse_nonzero(m), m.nonzero())
+    assert torch.equal(H._sparse_nonzero(m.T), m.T.nonzero())   # non-contiguous: falls back
+
+
 def test_key_translation_leaves_query_key_occurrence_unchanged():
     K = H.synthetic("normal", 200, 32, seed=1)
     Q = H.synthetic("normal", 150, 32, seed=2) + 0.5

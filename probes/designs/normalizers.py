@@ -123,7 +123,7 @@ class SSMax(Normalizer):
 
     def forward(self, logits, mask):
         t = keys_seen(mask, logits.shape[-2], logits.shape[-1], logits)
-        scale = self.s.to(logits.dtype) * torch.log(t)
+        scale = self.s.to(logits) * torch.log(t)
         return torch.softmax(_masked(logits * scale, mask, float("-inf")), dim=-1)
 
 
@@ -163,7 +163,7 @@ class ShiftSSMax(Normalizer):
 
     def forward(self, logits, mask):
         t = keys_seen(mask, logits.shape[-2], logits.shape[-1], logits)
-        shifted = logits - self.s.to(logits.dtype) * torch.log(t)
+        shifted = logits - self.s.to(logits) * torch.log(t)
         return torch.softmax(_masked(shifted, mask, float("-inf")), dim=-1)
 
 

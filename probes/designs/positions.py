@@ -108,7 +108,7 @@ class Learned(Position):
 
     def input_term(self, n, like):
         self._check_len(n)
-        return self.table[:n].to(like.dtype)
+        return self.table[:n].to(like)
 
 
 class RoPE(Position):
@@ -173,12 +173,12 @@ class T5Bias(Position):
         return ret + torch.where(is_small, rel, large)
 
     def logit_bias(self, q, n):
-        b = self.table.to(q.dtype)[self.buckets(n, q.device)]  # (n, n, H)
+        b = self.table.to(q)[self.buckets(n, q.device)]  # (n, n, H)
         return b.permute(2, 0, 1)
 
     def logit_bias_row(self, i, n, like):
         rel = torch.arange(n, device=like.device) - i
-        return self.table.to(like.dtype)[self._bucket(rel)].T  # (H, n)
+        return self.table.to(like)[self._bucket(rel)].T  # (H, n)
 
 
 class _Toeplitz(Position):
@@ -187,11 +187,11 @@ class _Toeplitz(Position):
     def _table_lookup(self, table, n, like):
         self._check_len(n)
         off = _offsets(n, like.device) + (self.max_len - 1)
-        return table.to(like.dtype)[:, off]  # (H, n, n)
+        return table.to(like)[:, off]  # (H, n, n)
 
     def _table_row(self, table, i, n, like):
         self._check_len(n)
-        return table.to(like.dtype)[:, torch.arange(n, device=like.device) - i + (self.max_len - 1)]  # (H, n)
+        return table.to(like)[:, torch.arange(n, device=like.device) - i + (self.max_len - 1)]  # (H, n)
 
 
 class Shaw(_Toeplitz):
@@ -208,12 +208,12 @@ class Shaw(_Toeplitz):
         return _offsets(n, device).clamp(-self.clip, self.clip) + self.clip
 
     def logit_bias(self, q, n):
-        a_k = self.key_emb.to(q.dtype)[self._idx(n, q.device)]  # (n, n, dh)
+        a_k = self.key_emb.to(q)[self._idx(n, q.device)]  # (n, n, dh)
         return torch.einsum("bhid,ijd->bhij", q, a_k) / math.sqrt(q.shape[-1])
 
     def value_term(self, w):
         n = w.shape[-1]
-        a_v = self.value_emb.to(w.dtype)[self._idx(n, w.device)]
+        a_v = self.value_emb.to(w)[self._idx(n, w.device)]
         return torch.einsum("bhij,ijd->bhid", w, a_v)
 
 
