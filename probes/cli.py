@@ -55,6 +55,7 @@ def _cmd_audit(args) -> int:
                           device=args.device, d_model=args.d_model)
     results, report = {}, {"design": subject.describe(), "probes": {}}
     skipped: dict[str, str] = {}
+    interrupted = None
     for p in probes:
         mod = importlib.import_module(AUDIT_PROBES[p])
         try:
@@ -65,10 +66,27 @@ def _cmd_audit(args) -> int:
             skipped[p] = str(exc)
             report["probes"][mod.JSON_KEY] = {"skipped": str(exc)}
             continue
+        except KeyboardInterrupt:
+            if not results:
+                raise
+            interrupted = p        # keep what finished: report it, then exit 130
+            skipped[p] = "interrupted (Ctrl-C); the probes before it are reported"
+            report["probes"][mod.JSON_KEY] = {"interrupted": True}
+            break
         results[p] = (mod, res)
         report["probes"][mod.JSON_KEY] = res.to_dict()
     if not results:
         raise InputError(f"no probe applies to {subject.name}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    _emit_audit(args, subject, results, skipped, report)
+    if interrupted:
+        print(f"attnprobe: interrupted during {interrupted}; finished probes reported", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _emit_audit(args, subject, results, skipped, report) -> None:
+    from probes.result import jsonable
+
     if args.json:
         print(json.dumps(jsonable(report), indent=2))
     else:
@@ -94,7 +112,6 @@ def _cmd_audit(args) -> int:
         (out / "report.md").write_text("\n".join(md))
         if not args.json:
             print(f"\nreport written to {out / 'report.md'} and {out / 'report.json'}")
-    return 0
 
 
 def _cmd_claims(args) -> int:

@@ -37,6 +37,25 @@ def test_audit_out_dir(tmp_path, capsys):
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["probes"]["position_counting"]["verdict"] == "can-count"
 
 
+def test_audit_interrupted_keeps_finished_probes(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during the second probe: the first is still printed and written, exit 130."""
+    import probes.entropy
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probes.entropy, "audit", interrupt)
+    code, out, err = run(capsys, "audit", "urpe", "--probe", "position-counting", "--probe", "entropy",
+                         "--pc-no-train", "--out", str(tmp_path / "rep"))
+    assert code == 130 and "can-count" in out and "interrupted during entropy" in err
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert rep["probes"]["position_counting"]["verdict"] == "can-count"
+    assert rep["probes"]["entropy"] == {"interrupted": True}
+    monkeypatch.setattr(probes.entropy, "audit", interrupt)
+    code, _, err = run(capsys, "audit", "urpe", "--probe", "entropy")
+    assert code == 130 and "interrupted" in err       # nothing finished: plain interruption
+
+
 FACTORY = textwrap.dedent('''
     import torch
     from torch import nn
