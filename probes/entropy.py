@@ -33,10 +33,13 @@ Position terms: a logit bias (ALiBi's −m_h|i − j|, T5's bucketed table, URPE
 B) is added, for one query row, to the noise logits before the normaliser, and
 URPE's multiplier C multiplies the weights; the row is the last position for a
 causal design (distances 0..n−1) and the centre n/2 for a bidirectional one, the
-head is ``--entropy-head``. Theory: ALiBi under a softmax-like normaliser has a
-closed-form mean field (``theory.entropy.ALIBI``: H saturates at H∞); the P2
-needle share over any bias row is exact (``BIASED_NEEDLE``); T5 and URPE have no
-P1 theory row. RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
+head is ``--entropy-head``. Theory, under a softmax-like normaliser: any bias row
+and multiplier give the mean field H(π) − σ²/2, π ∝ |C|e^{b} from the design's row
+(``theory.entropy.BIASED_MEAN_FIELD``; ALiBi's closed form ``ALIBI``: H saturates
+at H∞); with too few effective keys the exact finite-key expectation
+(``FINITE_KEYS``, :func:`finite_key_entropy`) gives the P1 verdict instead; the
+P2 needle share over any bias row is exact (``BIASED_NEEDLE``). relu² with a bias
+row has no P1 theory. RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
 logits i.i.d.); Shaw's key term depends on q and is not applied (noted).
 """
 from __future__ import annotations
@@ -58,7 +61,7 @@ from theory import entropy as th
 from theory import softmax_variants as tv
 
 __all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "PositionRow", "weights_function", "with_position",
-           "without_position", "from_callable", "from_normalizer",
+           "without_position", "from_callable", "from_normalizer", "finite_key_entropy",
            "reference", "noise_logits", "sphere_entropy_offset", "diff_noise_gain", "verdict_table",
            "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
            "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
@@ -997,7 +1000,8 @@ def write_plots(result: EntropyResult, out_dir) -> list[str]:
     ax.plot(ns, [result.entropy_by_n[str(int(n))] for n in ns], "o-", label=f"{result.design} (measured)")
     ax.plot(ns, [result.gate["softmax_entropy_by_n"][str(int(n))] for n in ns], "s:", ms=3, label="softmax (gate)")
     if result.theory.get("entropy_by_n"):
-        ax.plot(ns, result.theory["entropy_by_n"], "k--", label="theory (mean field)")
+        ax.plot(ns, result.theory["entropy_by_n"], "k--",
+                label=f"theory ({result.theory.get('p1_theory') or 'mean field'})")
     ax.plot(ns, np.log(ns), color="0.7", lw=1, label="ln n (uniform)")
     ax.set(xscale="log", xlabel="keys n", ylabel="entropy H (nats)", title=f"{result.design}: {result.verdict}")
     ax.legend(fontsize=7)

@@ -17,6 +17,9 @@ scale); H is the Shannon entropy of the softmax row in nats, L = ln n.
   equal logits gets p* = e^{mΔ}/(e^{mΔ} + n − 1) under multiplier m; with
   m = s ln n this is 1/(1 + (n−1) n^{−sΔ}) → 1 iff sΔ > 1 (Nakanishi 2025,
   arXiv 2501.19399). Over N(0, σ²) noise, p* ≈ e^{mΔ}/(e^{mΔ} + (n−1)e^{m²σ²/2}).
+* A bias row b and multiplier C (ALiBi, T5, URPE): π ∝ |C|e^{b}, H = H(π) − λ²σ²/2
+  while (e^{λ²σ²} − 1)Σπ²/2 is small; with few effective keys, the exact E H for
+  independent keys via ln z = ∫₀^∞ (e^{−t} − e^{−tz}) dt/t and 1/z = ∫₀^∞ e^{−tz} dt.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import sympy as sp
 
 from theory.derivation import Derivation
 
-__all__ = ["MEAN_FIELD", "FLAT", "FREEZING", "SU_SCALE", "SU_LAPLACE", "NEEDLE", "DERIVATIONS"]
+__all__ = ["MEAN_FIELD", "FLAT", "FREEZING", "SU_SCALE", "SU_LAPLACE", "NEEDLE", "BIASED_MEAN_FIELD", "FINITE_KEYS",
+           "DERIVATIONS"]
 
 n, lam, sigma, d = sp.symbols("n lam sigma d", positive=True)
 L, H0, Delta, s, m = sp.symbols("L H0 Delta s m", positive=True)
