@@ -39,7 +39,7 @@ and multiplier give the mean field H(π) − σ²/2, π ∝ |C|e^{b} from the de
 at H∞); with too few effective keys the exact finite-key expectation
 (``FINITE_KEYS``, :func:`finite_key_entropy`) gives the P1 verdict instead; the
 P2 needle share over any bias row is exact (``BIASED_NEEDLE``). relu² with a bias
-row has no P1 theory. RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
+row: its own mean field (``RELU2_BIASED``). RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
 logits i.i.d.); Shaw's key term depends on q and is not applied (noted).
 """
 from __future__ import annotations
@@ -733,6 +733,31 @@ def _row_entropy_terms(beff: np.ndarray) -> tuple[float, float]:
     return float(-(nz * np.log(nz)).sum()), float((pi * pi).sum())
 
 
+def _relu2_biased_mean_field(bc: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    """(H, correction scale) of relu(s + b)²·|C| weights, s ~ N(0, 1) (theory.entropy.RELU2_BIASED).
+
+    Equal bias values are grouped; E[u ln u] is a 1-D quadrature of the lambdified integrand
+    (a multiplier C scales u: E[cu ln cu] = c E[u ln u] + c ln c E u).
+    """
+    from scipy.integrate import quad
+
+    R = th.RELU2_BIASED
+    b, c = bc
+    keys, inv = np.unique(np.stack([b, c]), axis=1, return_inverse=True)
+    cnt = np.bincount(inv.ravel(), minlength=keys.shape[1]).astype(np.float64)
+    ub, uc = keys
+    f = R.function("ulnu_integrand")
+    eu = R.function("Eu")(ub)
+    eulnu = np.array([quad(lambda y, bb=bb: f(y, bb), 0.0, np.inf, epsabs=1e-12)[0] for bb in ub])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clnc = np.where(uc > 0, uc * np.log(uc), 0.0)
+    s_eu = float(np.sum(cnt * uc * eu))
+    s_eulnu = float(np.sum(cnt * (uc * eulnu + clnc * eu)))
+    s_var = float(np.sum(cnt * uc**2 * (R.function("Eu2")(ub) - eu**2)))
+    return (float(R.predict("H", SumEu=s_eu, SumEulnu=s_eulnu)),
+            float(R.predict("correction", SumVar=s_var, SumEu=s_eu)))
+
+
 def _positioned_theory(wf: WeightsFunction, ns, row: dict) -> None:
     """Theory for a design with an applied position term (fills ``row``).
 
@@ -740,7 +765,8 @@ def _positioned_theory(wf: WeightsFunction, ns, row: dict) -> None:
     H = H(π) − λ²σ²/2 with π ∝ |C|e^{b} from the design's own row at each n
     (theory.entropy.BIASED_MEAN_FIELD; for ALiBi the closed forms of theory.entropy.ALIBI) while
     its correction scale (e^{λ²σ²} − 1)Σπ²/2 ≤ GATE_TOL over the judged range; beyond that, the
-    exact expectation for independent keys (theory.entropy.FINITE_KEYS) supplies the verdict. Other
+    exact expectation for independent keys (theory.entropy.FINITE_KEYS) supplies the verdict. relu²:
+    its biased mean field (theory.entropy.RELU2_BIASED) while Var Z/2(E Z)² ≤ GATE_TOL. Other
     normalisers: no P1 verdict. P2: exact share of key 0 over the design's own bias row
     (theory.entropy.BIASED_NEEDLE), for elementwise weights e^x (softmax-like) or relu(x)² (relu2).
     """
@@ -789,6 +815,22 @@ def _positioned_theory(wf: WeightsFunction, ns, row: dict) -> None:
                          f"{corr:.3g}, distance to the exact finite-key expectation {mf_err:.3g}; the gate allows "
                          f"{GATE_TOL} nats), so the P1 verdict comes from the exact expectation for independent keys "
                          "(entropy-finite-keys)")
+    elif wf.kind == "relu2":
+        h_mf, corr_n = [], []
+        for n in ns:
+            h, corr = _relu2_biased_mean_field(_bias_row(pos, n))
+            h_mf.append(h)
+            corr_n.append(corr)
+        corr = float(np.max(np.asarray(corr_n)[nsf >= TRAIN_N]))
+        row.update(entropy_mean_field_by_n=h_mf, mean_field_correction=corr)
+        notes.append(f"relu² over the {pos.name} bias row: mean field ln Σ E u − Σ E[u ln u]/Σ E u "
+                     "(entropy-relu2-biased-mean-field)")
+        if corr <= GATE_TOL:
+            row.update(entropy_by_n=h_mf, p1_theory="mean field", verdict=classify_entropy(ns, h_mf))
+            notes.append(f"P1 verdict from the mean field (correction scale Var Z/2(E Z)² = {corr:.3g} ≤ {GATE_TOL})")
+        else:
+            notes.append(f"the mean field's correction scale Var Z/2(E Z)² = {corr:.3g} exceeds {GATE_TOL}: no P1 "
+                         "verdict (no finite-key theory for relu²)")
     else:
         notes.append(f"no closed-form H(n) for position term {pos.name!r} under this normaliser: theory gives "
                      "no P1 verdict")

@@ -421,3 +421,23 @@ def test_a_wrong_general_n_step_is_caught():
 
     lhs, rhs = th.BIASED_MEAN_FIELD.steps[1].lhs, th.BIASED_MEAN_FIELD.steps[1].rhs
     assert not Step("factor 2 dropped", lhs, rhs - th.lam**2 * th.sigma**2 / 2).verify().ok
+
+
+def test_relu2_t5_entropy_matches_its_biased_mean_field():
+    """relu² over T5's bias row: ln Σ E u − Σ E[u ln u]/Σ E u within GATE_TOL at every judged n."""
+    r = E.probe("relu2+t5", rows=128, n_max=1 << 12, noise_needle=False)
+    t = r.theory
+    assert t["p1_theory"] == "mean field" and t["mean_field_correction"] < E.GATE_TOL
+    for i, n in enumerate(r.ns):
+        if n >= E.TRAIN_N:
+            assert abs(r.entropy_by_n[str(n)] - t["entropy_by_n"][i]) <= E.GATE_TOL, (n, r.entropy_by_n[str(n)])
+    assert r.verdict == t["verdict"] and r.matches_theory
+
+
+def test_relu2_biased_mean_field_reduces_to_relu2_entropy():
+    n = 1000
+    h, corr = E._relu2_biased_mean_field((np.zeros(n), np.ones(n)))
+    assert h == pytest.approx(tv.RELU2.predict("H", n=n), abs=1e-8)
+    assert corr == pytest.approx((1.5 - 0.25) / (2 * n * 0.25), rel=1e-9)  # Var u/(2n(E u)²), E u⁴ = 3/2
+    # a multiplier C scales the weights: the same row with C ≡ 2 has the same entropy
+    assert E._relu2_biased_mean_field((np.zeros(n), np.full(n, 2.0)))[0] == pytest.approx(h, abs=1e-9)

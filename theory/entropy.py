@@ -429,3 +429,45 @@ FINITE_KEYS.prediction("ulnu_integrand_v", t_ * Pt * St, [t_, Pt, St])          
 FINITE_KEYS.prediction("H", ElnZ - Eulnu, [ElnZ, Eulnu])
 
 DERIVATIONS += [FINITE_KEYS]
+
+# -- relu² weights with a bias row (relu2+t5) ------------------------------------------------
+_zs = sp.Symbol("z", real=True)
+_yq = sp.Symbol("y", positive=True)
+_bb = sp.Symbol("b", real=True)
+_phi1 = sp.exp(-_zs**2 / 2) / sp.sqrt(2 * sp.pi)
+_Phi_b = (1 + sp.erf(_bb / sp.sqrt(2))) / 2
+_phi_b = sp.exp(-_bb**2 / 2) / sp.sqrt(2 * sp.pi)
+EU_RELU2 = (1 + _bb**2) * _Phi_b + _bb * _phi_b                              # E relu(s + b)², s ~ N(0, 1)
+EU2_RELU2 = (_bb**4 + 6 * _bb**2 + 3) * _Phi_b + (_bb**3 + 5 * _bb) * _phi_b  # E relu(s + b)⁴
+SumEu, SumEulnu, SumVar = sp.symbols("SumEu SumEulnu SumVar", positive=True)
+RELU2_BIASED = Derivation(
+    "entropy-relu2-biased-mean-field",
+    statement="relu² weights u_j = relu(s_j + b_j)², s ~ N(0, 1), over a bias row b have the mean-field entropy "
+              "H = ln Σ_j E u_j − Σ_j E[u_j ln u_j]/Σ_j E u_j with E relu(s + b)² = (1 + b²)Φ(b) + bφ(b) and "
+              "E[u ln u] = ∫₀^∞ y² ln y² φ(y − b) dy (1-D quadrature); the scale of its leading correction is "
+              "half the relative variance of Z, Σ_j Var u_j/(2(Σ_j E u_j)²) with E relu(s + b)⁴ = "
+              "(b⁴ + 6b² + 3)Φ(b) + (b³ + 5b)φ(b). With b ≡ 0 it is relu2-entropy's ln n − (2 − γ).",
+    assumptions=["s_j i.i.d. N(0, 1) (the probe's logits)", "mean field", "relu² is scale invariant, so the "
+                 "normaliser's 1/n and any temperature drop out of |w|/Σ|w|"],
+    source="derived (extends relu2-entropy to a bias row)",
+)
+RELU2_BIASED.step("E relu(s + b)² = (1 + b²)Φ(b) + bφ(b)",
+                  sp.integrate((_zs + _bb) ** 2 * _phi1, (_zs, -_bb, sp.oo)).rewrite(sp.erf), EU_RELU2)
+RELU2_BIASED.step("E relu(s + b)⁴ = (b⁴ + 6b² + 3)Φ(b) + (b³ + 5b)φ(b)",
+                  sp.integrate((_zs + _bb) ** 4 * _phi1, (_zs, -_bb, sp.oo)).rewrite(sp.erf), EU2_RELU2)
+RELU2_BIASED.step("E[u ln u] with y = s + b: ∫_{−b}^∞ (s + b)² ln (s + b)² φ(s) ds = ∫₀^∞ y² ln y² φ(y − b) dy",
+                  sp.Integral((_zs + _bb) ** 2 * sp.log((_zs + _bb) ** 2) * _phi1, (_zs, -_bb, sp.oo))
+                  .transform(_zs, (_yq - _bb, _yq)),
+                  sp.Integral(_yq**2 * sp.log(_yq**2) * _phi1.subs(_zs, _yq - _bb), (_yq, 0, sp.oo)))
+RELU2_BIASED.step("b = 0: E u = ½ (relu2-entropy)", EU_RELU2.subs(_bb, 0), sp.Rational(1, 2))
+RELU2_BIASED.step("b ≡ 0, n keys: H = ln(n·½) − n·E[u ln u]/(n·½) = ln n − (2 − γ) (relu2-entropy's constant)",
+                  sp.expand_log(sp.log(n * EU_RELU2.subs(_bb, 0)), force=True)
+                  - (n * (2 - sp.EulerGamma - sp.log(2)) / 2) / (n * EU_RELU2.subs(_bb, 0)),
+                  sp.log(n) - (2 - sp.EulerGamma))
+RELU2_BIASED.prediction("Eu", EU_RELU2, [_bb])
+RELU2_BIASED.prediction("Eu2", EU2_RELU2, [_bb])
+RELU2_BIASED.prediction("ulnu_integrand", _yq**2 * sp.log(_yq**2) * _phi1.subs(_zs, _yq - _bb), [_yq, _bb])
+RELU2_BIASED.prediction("H", sp.log(SumEu) - SumEulnu / SumEu, [SumEu, SumEulnu])
+RELU2_BIASED.prediction("correction", SumVar / (2 * SumEu**2), [SumVar, SumEu])
+
+DERIVATIONS += [RELU2_BIASED]
