@@ -33,10 +33,13 @@ Position terms: a logit bias (ALiBi's −m_h|i − j|, T5's bucketed table, URPE
 B) is added, for one query row, to the noise logits before the normaliser, and
 URPE's multiplier C multiplies the weights; the row is the last position for a
 causal design (distances 0..n−1) and the centre n/2 for a bidirectional one, the
-head is ``--entropy-head``. Theory: ALiBi under a softmax-like normaliser has a
-closed-form mean field (``theory.entropy.ALIBI``: H saturates at H∞); the P2
-needle share over any bias row is exact (``BIASED_NEEDLE``); T5 and URPE have no
-P1 theory row. RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
+head is ``--entropy-head``. Theory, under a softmax-like normaliser: any bias row
+and multiplier give the mean field H(π) − σ²/2, π ∝ |C|e^{b} from the design's row
+(``theory.entropy.BIASED_MEAN_FIELD``; ALiBi's closed form ``ALIBI``: H saturates
+at H∞); with too few effective keys the exact finite-key expectation
+(``FINITE_KEYS``, :func:`finite_key_entropy`) gives the P1 verdict instead; the
+P2 needle share over any bias row is exact (``BIASED_NEEDLE``). relu² with a bias
+row: its own mean field (``RELU2_BIASED``). RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
 logits i.i.d.); Shaw's key term depends on q and is not applied (noted).
 """
 from __future__ import annotations
@@ -58,7 +61,7 @@ from theory import entropy as th
 from theory import softmax_variants as tv
 
 __all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "PositionRow", "weights_function", "with_position",
-           "without_position", "from_callable", "from_normalizer",
+           "without_position", "from_callable", "from_normalizer", "finite_key_entropy",
            "reference", "noise_logits", "sphere_entropy_offset", "diff_noise_gain", "verdict_table",
            "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
            "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
@@ -537,6 +540,93 @@ def classify_needle(ns, share) -> tuple[str, float]:
     return ("no-fading" if ratio >= 0.5 else "fading"), ratio
 
 
+# -- finite-key theory -----------------------------------------------------------------
+GH_NODES = 160          # Gauss–Hermite nodes for the lognormal transforms g₀, g₁, g₂
+TAU_LOG_RANGE = (-25.0, 12.0)  # ln τ tabulated; below, the small-τ forms (error ~τ², < 1e-20)
+V_STEP = 0.05           # trapezoid step in v = ln t (the integrands are smooth on scale ~1 in v)
+TAU_STEP = 0.005        # table step in ln τ (linear interpolation; error ~ step²)
+V_TOP = 10.0            # upper end of v: Π φ ≲ Φ(−10/λσ) for the weakest dominant key
+_KEY_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class _Transforms:
+    """ln g₀, g₁/g₀ and g₂/g₀ tabulated on a grid of ln τ (theory.entropy.FINITE_KEYS integrands)."""
+
+    log_tau: np.ndarray
+    log_g0: np.ndarray
+    r1: np.ndarray
+    r2: np.ndarray
+
+
+_TRANSFORMS: dict = {}
+
+
+def _transforms(lam: float, sigma: float) -> _Transforms:
+    key = (float(lam), float(sigma))
+    if key not in _TRANSFORMS:
+        F = th.FINITE_KEYS
+        z, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
+        w = w / math.sqrt(2 * math.pi)  # E over ζ ~ N(0, 1)
+        lt = np.arange(TAU_LOG_RANGE[0], TAU_LOG_RANGE[1] + TAU_STEP / 2, TAU_STEP)
+        tau = np.exp(lt)[:, None]
+        with np.errstate(under="ignore"):
+            g0 = F.function("g0_integrand")(tau, z[None, :], lam, sigma) @ w
+            g1 = F.function("g1_integrand")(tau, z[None, :], lam, sigma) @ w
+            g2 = F.function("g2_integrand")(tau, z[None, :], lam, sigma) @ w
+        ok = g0 > 1e-290
+        last = int(np.nonzero(ok)[0][-1])  # beyond it φ underflows: hold the last finite values (Π φ is 0 there)
+        g0, g1, g2 = (np.where(ok, g, g[last]) for g in (g0, g1, g2))
+        _TRANSFORMS[key] = _Transforms(lt, np.log(g0), g1 / g0, g2 / g0)
+    return _TRANSFORMS[key]
+
+
+def finite_key_entropy(bias, *, lam: float = 1.0, sigma: float = SIGMA) -> float:
+    """E H of softmax(λs + b) for independent s_j ~ N(0, σ²), exactly (theory.entropy.FINITE_KEYS).
+
+    ``bias`` is one query row's effective bias b_j (a multiplier C enters as ln|C_j|; keys with
+    b = −∞ carry no weight). E H = E ln Z − E[Σu ln u/Z], both 1-D integrals over v = ln t of
+    Π_j φ_j(e^v) and Σ_j ψ_j/φ_j, with φ, ψ read from the tabulated lognormal transforms; equal
+    bias values are grouped, keys with τ = te^{b} below the table use the small-τ forms.
+    """
+    F, T = th.FINITE_KEYS, _transforms(lam, sigma)
+    b = np.asarray(bias, dtype=np.float64).ravel()
+    b = b[np.isfinite(b)]
+    if b.size == 0:
+        raise InputError("finite_key_entropy: the bias row has no finite entry (every key has zero weight)")
+    ub, cnt = np.unique(b, return_counts=True)
+    cnt = cnt.astype(np.float64)
+    lg_small = F.function("log_g0_small")
+    EZ = -float(np.sum(cnt * lg_small(np.exp(ub), lam, sigma)))  # E Z = Σ e^{b} E e^{λs} = −Σ ln g₀(e^{b}) to 1st order
+    v = np.arange(min(0.0, -math.log(EZ)) - 20.0, V_TOP + V_STEP / 2, V_STEP)
+    t = np.exp(v)
+    log_p = np.zeros_like(v)
+    S = np.zeros_like(v)
+    lo, hi = T.log_tau[0], T.log_tau[-1]
+    pop, pop_s = F.function("psi_over_phi"), F.function("psi_over_phi_small")
+    far = ub + v[-1] < lo  # keys small at every t: ln g₀ is linear in τ there, so they sum to one term
+    if far.any():
+        log_p += lg_small(t * float(np.sum(cnt[far] * np.exp(ub[far]))), lam, sigma)
+        S += float(np.sum(cnt[far] * pop_s(ub[far], lam, sigma)))
+        ub, cnt = ub[~far], cnt[~far]
+    for i in range(0, ub.size, _KEY_CHUNK):
+        bb, cc = ub[i: i + _KEY_CHUNK][None, :], cnt[i: i + _KEY_CHUNK][None, :]
+        lt = v[:, None] + bb
+        small = lt < lo
+        ltc = np.minimum(lt, hi)
+        lg = np.where(small, lg_small(np.exp(lt), lam, sigma), np.interp(ltc, T.log_tau, T.log_g0))
+        ps = np.where(small, pop_s(bb, lam, sigma) * np.ones_like(lt),
+                      pop(bb, np.interp(ltc, T.log_tau, T.r1), np.interp(ltc, T.log_tau, T.r2)))
+        log_p += (cc * lg).sum(1)
+        S += (cc * ps).sum(1)
+    with np.errstate(under="ignore"):
+        P = np.exp(log_p)
+    # below v[0]: e^{−t} − P ≈ t(EZ − 1) and tPS ≈ t·S(0), integrated in closed form (e^{v₀}·…)
+    e_lnz = np.trapezoid(F.function("lnZ_integrand_v")(t, P), v) + t[0] * (EZ - 1.0)
+    e_ulnu = np.trapezoid(F.function("ulnu_integrand_v")(t, P, S), v) + t[0] * S[0]
+    return float(F.predict("H", E_lnZ=e_lnz, E_ulnu=e_ulnu))
+
+
 # -- theory rows ---------------------------------------------------------------------
 def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
     """The theory's H(n), p*(n) at Δ = 3 and verdicts for ``wf`` (``kind`` None: empty row)."""
@@ -620,52 +710,143 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
     return row
 
 
+def _bias_row(pos: PositionRow, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(b, |C|) of one query row, float64 (zeros / ones where the term has no bias / multiplier)."""
+    like = torch.zeros(1, dtype=torch.float64)
+    b, c = pos.bias(n, like), pos.weight_multiplier(n, like)
+    b = np.zeros(n) if b is None else b.cpu().numpy().astype(np.float64)
+    c = np.ones(n) if c is None else c.abs().cpu().numpy().astype(np.float64)
+    return b, c
+
+
+def _effective_bias(b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """b + ln|C| (entropy-biased-mean-field: a multiplier is a bias in |w|/Σ|w|); −∞ where C = 0."""
+    with np.errstate(divide="ignore"):
+        return b + np.log(c)
+
+
+def _row_entropy_terms(beff: np.ndarray) -> tuple[float, float]:
+    """(H(π), Σπ²) of π ∝ e^{b_eff}."""
+    pi = np.exp(beff - np.max(beff))
+    pi /= pi.sum()
+    nz = pi[pi > 0]
+    return float(-(nz * np.log(nz)).sum()), float((pi * pi).sum())
+
+
+def _relu2_biased_mean_field(bc: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    """(H, correction scale) of relu(s + b)²·|C| weights, s ~ N(0, 1) (theory.entropy.RELU2_BIASED).
+
+    Equal bias values are grouped; E[u ln u] is a 1-D quadrature of the lambdified integrand
+    (a multiplier C scales u: E[cu ln cu] = c E[u ln u] + c ln c E u).
+    """
+    from scipy.integrate import quad
+
+    R = th.RELU2_BIASED
+    b, c = bc
+    keys, inv = np.unique(np.stack([b, c]), axis=1, return_inverse=True)
+    cnt = np.bincount(inv.ravel(), minlength=keys.shape[1]).astype(np.float64)
+    ub, uc = keys
+    f = R.function("ulnu_integrand")
+    eu = R.function("Eu")(ub)
+    eulnu = np.array([quad(lambda y, bb=bb: f(y, bb), 0.0, np.inf, epsabs=1e-12)[0] for bb in ub])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clnc = np.where(uc > 0, uc * np.log(uc), 0.0)
+    s_eu = float(np.sum(cnt * uc * eu))
+    s_eulnu = float(np.sum(cnt * (uc * eulnu + clnc * eu)))
+    s_var = float(np.sum(cnt * uc**2 * (R.function("Eu2")(ub) - eu**2)))
+    return (float(R.predict("H", SumEu=s_eu, SumEulnu=s_eulnu)),
+            float(R.predict("correction", SumVar=s_var, SumEu=s_eu)))
+
+
 def _positioned_theory(wf: WeightsFunction, ns, row: dict) -> None:
     """Theory for a design with an applied position term (fills ``row``).
 
-    P1: ALiBi under a softmax-like normaliser, theory.entropy.ALIBI (mean field, causal or
-    centre query); other terms, or other normalisers, have no closed form: no P1 verdict.
-    P2: exact share of key 0 over the design's own bias row (theory.entropy.BIASED_NEEDLE),
-    for elementwise weights e^x (softmax-like) or relu(x)² (relu2); none otherwise.
+    P1, softmax-like normalisers, any bias row b and multiplier C: the mean field
+    H = H(π) − λ²σ²/2 with π ∝ |C|e^{b} from the design's own row at each n
+    (theory.entropy.BIASED_MEAN_FIELD; for ALiBi the closed forms of theory.entropy.ALIBI) while
+    its correction scale (e^{λ²σ²} − 1)Σπ²/2 ≤ GATE_TOL over the judged range; beyond that, the
+    exact expectation for independent keys (theory.entropy.FINITE_KEYS) supplies the verdict. relu²:
+    its biased mean field (theory.entropy.RELU2_BIASED) while Var Z/2(E Z)² ≤ GATE_TOL. Other
+    normalisers: no P1 verdict. P2: exact share of key 0 over the design's own bias row
+    (theory.entropy.BIASED_NEEDLE), for elementwise weights e^x (softmax-like) or relu(x)² (relu2).
     """
     pos, D = wf.position, FADE_DELTA
     nsf = np.asarray(ns, dtype=float)
     softmax_like = wf.kind == "multiplier" and wf.params.get("normaliser") in UNIT_MULTIPLIER
     share = th.BIASED_NEEDLE.function("share")
     notes = []
-    if pos.name == "alibi" and softmax_like:
-        m = pos.slope()
-        which = "" if pos.causal else "_centre"
-        H = th.ALIBI.function("H" + which)(nsf, m, 1.0, SIGMA)
-        Z = th.ALIBI.function("Z" + which)(nsf, m)
-        d0 = np.asarray([pos.query(n) for n in ns], dtype=float)  # key 0's distance from the query
-        with np.errstate(under="ignore"):
-            p = share(np.exp(D - m * d0), np.exp(-m * d0), Z)
-        # the mean field's finite-size correction scale, (e^{λ²σ²} − 1)Σπ²/2, over the judged range
-        corr = float(np.max(th.ALIBI.function("correction" + which)(nsf[nsf >= TRAIN_N], m, 1.0, SIGMA)))
-        valid = corr <= GATE_TOL
-        row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H) if valid else None,
-                   H_inf=float(th.ALIBI.function("H_inf" + which)(m, 1.0, SIGMA)), alibi_slope=m,
-                   mean_field_correction=corr)
-        notes.append(f"ALiBi mean field (entropy-alibi-saturation), {'last' if pos.causal else 'centre'} query, "
-                     f"m = {m:.4g}: H saturates at H∞ = {row['H_inf']:.4f}; P2: exact needle share e^{{Δ−mδ₀}}/"
-                     "(Z + (e^Δ − 1)e^{−mδ₀})")
-        if not valid:
-            notes.append(f"too few effective keys for the mean field at this slope: its correction scale "
-                         f"(e^{{σ²}} − 1)Σπ²/2 = {corr:.3f} exceeds the gate's {GATE_TOL} nats, so the theory "
-                         "gives no P1 verdict (pick a gentler head with --entropy-head)")
+    if softmax_like:
+        BM = th.BIASED_MEAN_FIELD
+        h_mf, corr_n, h_fk = [], [], []
+        for n in ns:
+            beff = _effective_bias(*_bias_row(pos, n))
+            h_pi, s_pi2 = _row_entropy_terms(beff)
+            h_mf.append(float(BM.predict("H", H_pi=h_pi, lam=1.0, sigma=SIGMA)))
+            corr_n.append(float(BM.predict("correction", S_pi2=s_pi2, lam=1.0, sigma=SIGMA)))
+            h_fk.append(finite_key_entropy(beff, lam=1.0, sigma=SIGMA))
+        judged = nsf >= TRAIN_N
+        corr = float(np.max(np.asarray(corr_n)[judged]))
+        mf_err = float(np.max(np.abs(np.asarray(h_fk) - np.asarray(h_mf))[judged]))  # against the exact expectation
+        valid = corr <= GATE_TOL and mf_err <= GATE_TOL
+        where = "last" if pos.causal else "centre"
+        row.update(mean_field_correction=corr, mean_field_error=mf_err, entropy_mean_field_by_n=h_mf,
+                   entropy_finite_keys_by_n=h_fk)
+        if pos.name == "alibi":
+            m = pos.slope()
+            which = "" if pos.causal else "_centre"
+            H_alibi = th.ALIBI.function("H" + which)(nsf, m, 1.0, SIGMA)
+            row.update(entropy_mean_field_by_n=[float(v) for v in H_alibi],
+                       H_inf=float(th.ALIBI.function("H_inf" + which)(m, 1.0, SIGMA)), alibi_slope=m)
+            notes.append(f"ALiBi mean field (entropy-alibi-saturation), {where} query, m = {m:.4g}: H saturates at "
+                         f"H∞ = {row['H_inf']:.4f}")
+        else:
+            notes.append(f"{pos.name} bias row{' and multiplier C' if pos.name == 'urpe' else ''}, {where} query: "
+                         "mean field H(π) − σ²/2 with π from the design's own row at each n "
+                         "(entropy-biased-mean-field)")
+        if valid:
+            row.update(entropy_by_n=row["entropy_mean_field_by_n"], p1_theory="mean field")
+            row["verdict"] = classify_entropy(ns, row["entropy_by_n"])
+            notes.append(f"P1 verdict from the mean field (correction scale (e^{{σ²}} − 1)Σπ²/2 = {corr:.3g} and "
+                         f"distance to the exact finite-key expectation {mf_err:.3g}, both ≤ {GATE_TOL} nats)")
+        else:
+            row.update(entropy_by_n=h_fk, p1_theory="finite keys")
+            row["verdict"] = classify_entropy(ns, h_fk)
+            notes.append(f"too few effective keys for the mean field (correction scale (e^{{σ²}} − 1)Σπ²/2 = "
+                         f"{corr:.3g}, distance to the exact finite-key expectation {mf_err:.3g}; the gate allows "
+                         f"{GATE_TOL} nats), so the P1 verdict comes from the exact expectation for independent keys "
+                         "(entropy-finite-keys)")
+    elif wf.kind == "relu2":
+        h_mf, corr_n = [], []
+        for n in ns:
+            h, corr = _relu2_biased_mean_field(_bias_row(pos, n))
+            h_mf.append(h)
+            corr_n.append(corr)
+        corr = float(np.max(np.asarray(corr_n)[nsf >= TRAIN_N]))
+        row.update(entropy_mean_field_by_n=h_mf, mean_field_correction=corr)
+        notes.append(f"relu² over the {pos.name} bias row: mean field ln Σ E u − Σ E[u ln u]/Σ E u "
+                     "(entropy-relu2-biased-mean-field)")
+        if corr <= GATE_TOL:
+            row.update(entropy_by_n=h_mf, p1_theory="mean field", verdict=classify_entropy(ns, h_mf))
+            notes.append(f"P1 verdict from the mean field (correction scale Var Z/2(E Z)² = {corr:.3g} ≤ {GATE_TOL})")
+        else:
+            notes.append(f"the mean field's correction scale Var Z/2(E Z)² = {corr:.3g} exceeds {GATE_TOL}: no P1 "
+                         "verdict (no finite-key theory for relu²)")
     else:
-        u = torch.exp if softmax_like else ((lambda v: torch.relu(v) ** 2) if wf.kind == "relu2" else None)
         notes.append(f"no closed-form H(n) for position term {pos.name!r} under this normaliser: theory gives "
                      "no P1 verdict")
+    if pos.name == "alibi" and softmax_like:
+        m = pos.slope()
+        Z = th.ALIBI.function("Z" if pos.causal else "Z_centre")(nsf, m)
+        d0 = np.asarray([pos.query(n) for n in ns], dtype=float)  # key 0's distance from the query
+        with np.errstate(under="ignore"):
+            row["needle_by_n"] = share(np.exp(D - m * d0), np.exp(-m * d0), Z)
+        notes.append("P2: exact needle share e^{Δ−mδ₀}/(Z + (e^Δ − 1)e^{−mδ₀})")
+    else:
+        u = np.exp if softmax_like else ((lambda v: np.maximum(v, 0.0) ** 2) if wf.kind == "relu2" else None)
         if u is not None:
             p = []
             for n in ns:
-                like = torch.zeros(1, dtype=torch.float64)
-                b = pos.bias(n, like)
-                b = torch.zeros(n, dtype=torch.float64) if b is None else b
-                c = pos.weight_multiplier(n, like)
-                c = torch.ones(n, dtype=torch.float64) if c is None else c.abs()
+                b, c = _bias_row(pos, n)
                 ub = u(b) * c
                 a, a0, S = float(u(D + b[0]) * c[0]), float(ub[0]), float(ub.sum())
                 p.append(float(share(a, a0, S)) if S - a0 + a > 0 else 0.0)
@@ -861,7 +1042,8 @@ def write_plots(result: EntropyResult, out_dir) -> list[str]:
     ax.plot(ns, [result.entropy_by_n[str(int(n))] for n in ns], "o-", label=f"{result.design} (measured)")
     ax.plot(ns, [result.gate["softmax_entropy_by_n"][str(int(n))] for n in ns], "s:", ms=3, label="softmax (gate)")
     if result.theory.get("entropy_by_n"):
-        ax.plot(ns, result.theory["entropy_by_n"], "k--", label="theory (mean field)")
+        ax.plot(ns, result.theory["entropy_by_n"], "k--",
+                label=f"theory ({result.theory.get('p1_theory') or 'mean field'})")
     ax.plot(ns, np.log(ns), color="0.7", lw=1, label="ln n (uniform)")
     ax.set(xscale="log", xlabel="keys n", ylabel="entropy H (nats)", title=f"{result.design}: {result.verdict}")
     ax.legend(fontsize=7)

@@ -17,6 +17,9 @@ scale); H is the Shannon entropy of the softmax row in nats, L = ln n.
   equal logits gets p* = e^{mΔ}/(e^{mΔ} + n − 1) under multiplier m; with
   m = s ln n this is 1/(1 + (n−1) n^{−sΔ}) → 1 iff sΔ > 1 (Nakanishi 2025,
   arXiv 2501.19399). Over N(0, σ²) noise, p* ≈ e^{mΔ}/(e^{mΔ} + (n−1)e^{m²σ²/2}).
+* A bias row b and multiplier C (ALiBi, T5, URPE): π ∝ |C|e^{b}, H = H(π) − λ²σ²/2
+  while (e^{λ²σ²} − 1)Σπ²/2 is small; with few effective keys, the exact E H for
+  independent keys via ln z = ∫₀^∞ (e^{−t} − e^{−tz}) dt/t and 1/z = ∫₀^∞ e^{−tz} dt.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import sympy as sp
 
 from theory.derivation import Derivation
 
-__all__ = ["MEAN_FIELD", "FLAT", "FREEZING", "SU_SCALE", "SU_LAPLACE", "NEEDLE", "DERIVATIONS"]
+__all__ = ["MEAN_FIELD", "FLAT", "FREEZING", "SU_SCALE", "SU_LAPLACE", "NEEDLE", "BIASED_MEAN_FIELD", "FINITE_KEYS",
+           "DERIVATIONS"]
 
 n, lam, sigma, d = sp.symbols("n lam sigma d", positive=True)
 L, H0, Delta, s, m = sp.symbols("L H0 Delta s m", positive=True)
@@ -322,3 +326,148 @@ BIASED_NEEDLE.step("share of key 0 (3 keys)", _us[0] / sum(_us),
 BIASED_NEEDLE.prediction("share", _a / (_S - _a0 + _a), [_a, _a0, _S])
 
 DERIVATIONS += [ALIBI, BIASED_NEEDLE]
+
+# -- any bias row and positive multiplier: the general biased mean field ----------------
+j_, k_, N_ = sp.symbols("j k N", integer=True, positive=True)
+_b = sp.IndexedBase("b", real=True)
+_ZB = sp.Sum(sp.exp(_b[j_]), (j_, 1, N_))  # Σ e^{b}; its j is bound, so sympy can match it with the outer Σ_j
+_PI = sp.exp(_b[j_]) / _ZB                                    # π_j = e^{b_j}/Σ e^{b}
+Hpi, Spi2, Cmul = sp.symbols("H_pi S_pi2 C", positive=True)
+c1, c2 = sp.symbols("c1 c2", nonzero=True, real=True)
+H_BMF = Hpi - lam**2 * sigma**2 / 2
+CORR_BMF = (sp.exp(lam**2 * sigma**2) - 1) * Spi2 / 2
+BIASED_MEAN_FIELD = Derivation(
+    "entropy-biased-mean-field",
+    statement="For logits λs_j + b_j with s_j i.i.d. N(0, σ²), any bias row b (ALiBi, T5, URPE's B) and any "
+              "nonzero weight multiplier C_j (URPE's C, acting on |w|/Σ|w|), the key weights enter only through "
+              "π_j ∝ |C_j| e^{b_j}; the mean-field entropy is H = H(π) − λ²σ²/2 and it is valid while the "
+              "partition sum concentrates: the scale of its leading correction, (e^{λ²σ²} − 1)Σπ²/2 (half the "
+              "relative variance of Z), must be small (the probe asks ≤ GATE_TOL).",
+    assumptions=["s_j i.i.d. N(0, σ²)", "mean field: ln Z and Σ u ln u replaced by their expectations",
+                 "the bias row and multiplier are fixed by the query position (one query row)"],
+    source="derived (generalises entropy-alibi-saturation's first step to any n and any row)",
+)
+_Mg = sp.exp(lam**2 * sigma**2 / 2)
+BIASED_MEAN_FIELD.step("E e^{λs + b} = e^{b} E e^{λs} and E[(λs + b)e^{λs+b}] = e^{b}(b + λ·tilted mean)E e^{λs}",
+                       sp.exp(b1) * (_mgf * b1 + lam * _mgf * _tilt), sp.exp(b1) * (b1 + lam**2 * sigma**2) * _Mg)
+BIASED_MEAN_FIELD.step(
+    "any N: ln Σ_j E u_j − Σ_j E[u_j ln u_j]/Σ_j E u_j = −Σ_j π_j ln π_j − λ²σ²/2 (symbolic Σ over j = 1..N)",
+    sp.expand_log(sp.log(_ZB * _Mg) - sp.Sum(sp.exp(_b[j_]) * (_b[j_] + lam**2 * sigma**2) * _Mg, (j_, 1, N_))
+                  / (_ZB * _Mg), force=True),
+    sp.expand_log(-sp.Sum(_PI * sp.log(_PI), (j_, 1, N_)) - lam**2 * sigma**2 / 2, force=True))
+BIASED_MEAN_FIELD.step(
+    "any N: relative variance of Z, Σ_j Var u_j/(Σ_j E u_j)² = (e^{λ²σ²} − 1)Σ_j π_j² (symbolic Σ)",
+    sp.Sum(sp.exp(2 * _b[j_]) * (_m2 - _mgf**2), (j_, 1, N_)) / (_ZB * _mgf)**2,
+    (sp.exp(lam**2 * sigma**2) - 1) * sp.Sum(_PI**2, (j_, 1, N_)))
+BIASED_MEAN_FIELD.step("a multiplier C_j ≠ 0 on the weights is a bias ln|C_j| in |w|/Σ|w| (2 keys)",
+                       sp.Abs(c1) * sp.exp(s1 + b1) / (sp.Abs(c1) * sp.exp(s1 + b1) + sp.Abs(c2) * sp.exp(s2 + b2)),
+                       sp.exp(s1 + b1 + sp.log(sp.Abs(c1)))
+                       / (sp.exp(s1 + b1 + sp.log(sp.Abs(c1))) + sp.exp(s2 + b2 + sp.log(sp.Abs(c2)))))
+BIASED_MEAN_FIELD.step("b ≡ 0: π uniform, H(π) = ln N, Σπ² = 1/N: the plain mean field and the gate's scale",
+                       (H_BMF.subs(Hpi, sp.log(n)) - H_MF) + (CORR_BMF.subs(Spi2, 1 / n)
+                                                              - (sp.exp(lam**2 * sigma**2) - 1) / (2 * n)), 0)
+BIASED_MEAN_FIELD.prediction("H", H_BMF, [Hpi, lam, sigma])
+BIASED_MEAN_FIELD.prediction("correction", CORR_BMF, [Spi2, lam, sigma])
+
+DERIVATIONS += [BIASED_MEAN_FIELD]
+
+# -- finitely many effective keys: the exact expectation for independent keys -----------
+t_, z_, v_, tau = sp.symbols("t z v tau", positive=True)
+u1, u2, u3 = sp.symbols("u1 u2 u3", positive=True)
+zg = sp.Symbol("zeta", real=True)                  # a standard normal node: s = σζ
+_uu = sp.IndexedBase("u", positive=True)
+_ZU = sp.Sum(_uu[j_], (j_, 1, N_))
+Pt, St, ElnZ, Eulnu, r1, r2 = sp.symbols("P S E_lnZ E_ulnu r1 r2", real=True)
+_G0 = sp.exp(-tau * sp.exp(lam * sigma * zg))                       # e^{−τ e^{λs}}
+_G1 = sp.exp(lam * sigma * zg) * _G0                                 # e^{λs} e^{−τ e^{λs}}
+_G2 = lam * sigma * zg * sp.exp(lam * sigma * zg) * _G0              # λs e^{λs} e^{−τ e^{λs}}
+FINITE_KEYS = Derivation(
+    "entropy-finite-keys",
+    statement="For independent key weights u_j = e^{λs_j + b_j}, s_j ~ N(0, σ²), the expected entropy of the "
+              "row p = u/Z is exact without a mean field: E H = E ln Z − E[Σ_j u_j ln u_j/Z] with "
+              "E ln Z = ∫₀^∞ (e^{−t} − Π_j φ_j(t)) dt/t and E[Σ_j u_j ln u_j/Z] = ∫₀^∞ Π_k φ_k(t)·Σ_j ψ_j(t)/φ_j(t) dt, "
+              "where φ_j(t) = g₀(te^{b_j}), ψ_j(t) = e^{b_j}(b_j g₁ + g₂)(te^{b_j}) and g₀, g₁, g₂ are the 1-D "
+              "lognormal transforms E e^{−τe^{λs}}, E e^{λs}e^{−τe^{λs}}, E λs e^{λs}e^{−τe^{λs}} (Gauss–Hermite "
+              "in s); keys with te^{b_j} → 0 enter through g₀ ≈ 1 − τe^{λ²σ²/2}, g₁ → e^{λ²σ²/2}, "
+              "g₂ → λ²σ²e^{λ²σ²/2}. With t = e^v both integrals run over v ∈ ℝ.",
+    assumptions=["keys independent given the query (P1: q fixed on the sphere, k_j i.i.d. N(0, I))",
+                 "bias row b (and ln|C| of a multiplier) fixed by the query position"],
+    source="derived (Frullani and Laplace-transform identities; exact, no mean field)",
+)
+# integrals are left unevaluated (sp.Integral) so that importing stays fast; simplify evaluates them when checked
+FINITE_KEYS.step("Frullani: ∫₀^∞ (e^{−t} − e^{−tz})/t dt = ln z (z > 0)",
+                 sp.Integral((sp.exp(-t_) - sp.exp(-t_ * z_)) / t_, (t_, 0, sp.oo)), sp.log(z_))
+FINITE_KEYS.step("∫₀^∞ e^{−tz} dt = 1/z (z > 0)", sp.Integral(sp.exp(-t_ * z_), (t_, 0, sp.oo)), 1 / z_)
+FINITE_KEYS.step("any N: H(u/Z) = ln Z − Σ_j u_j ln u_j/Z (symbolic Σ)",
+                 sp.expand_log(-sp.Sum(_uu[j_] / _ZU * sp.log(_uu[j_] / _ZU), (j_, 1, N_)), force=True),
+                 sp.expand_log(sp.log(_ZU) - sp.Sum(_uu[j_] * sp.log(_uu[j_]), (j_, 1, N_)) / _ZU, force=True))
+FINITE_KEYS.step("independence: e^{−tZ} = Π_j e^{−tu_j}, so E e^{−tZ} = Π_j φ_j(t) (3 keys)",
+                 sp.exp(-t_ * (u1 + u2 + u3)), sp.exp(-t_ * u1) * sp.exp(-t_ * u2) * sp.exp(-t_ * u3))
+FINITE_KEYS.step("u₁ ln u₁/Z = ∫₀^∞ u₁ ln u₁ e^{−tu₁} Π_{k≠1} e^{−tu_k} dt, so E = ∫ ψ₁ Π_{k≠1} φ_k (2 keys)",
+                 sp.Integral(u1 * sp.log(u1) * sp.exp(-t_ * u1) * sp.exp(-t_ * u2), (t_, 0, sp.oo)),
+                 u1 * sp.log(u1) / (u1 + u2))
+FINITE_KEYS.step("u = e^{b + λs}: u ln u e^{−tu} = e^{b}(b g₁ + g₂ integrands) at τ = te^{b}",
+                 sp.expand_log(sp.exp(b1 + lam * sigma * zg) * sp.log(sp.exp(b1 + lam * sigma * zg)), force=True)
+                 * sp.exp(-t_ * sp.exp(b1 + lam * sigma * zg)),
+                 sp.exp(b1) * (b1 * _G1 + _G2).subs(tau, t_ * sp.exp(b1)))
+FINITE_KEYS.step("t = e^v: ∫₀^∞ f(t) dt = ∫_ℝ f(e^v) e^v dv (f = e^{−zt})",
+                 sp.Integral(sp.exp(-z_ * sp.exp(v_)) * sp.exp(v_), (v_, -sp.oo, sp.oo)), 1 / z_)
+_phis = sp.exp(-zg**2 / 2) / sp.sqrt(2 * sp.pi)                      # standard normal density of ζ
+FINITE_KEYS.step("small τ: g₀'(0) = −E e^{λs} = −e^{λ²σ²/2}",
+                 sp.integrate(sp.diff(_G0, tau).subs(tau, 0) * _phis, (zg, -sp.oo, sp.oo)), -_Mg)
+FINITE_KEYS.step("small τ: g₁(0) = e^{λ²σ²/2}", sp.integrate(_G1.subs(tau, 0) * _phis, (zg, -sp.oo, sp.oo)), _Mg)
+FINITE_KEYS.step("small τ: g₂(0) = λ²σ² e^{λ²σ²/2}",
+                 sp.integrate(_G2.subs(tau, 0) * _phis, (zg, -sp.oo, sp.oo)), lam**2 * sigma**2 * _Mg)
+FINITE_KEYS.prediction("g0_integrand", _G0, [tau, zg, lam, sigma])
+FINITE_KEYS.prediction("g1_integrand", _G1, [tau, zg, lam, sigma])
+FINITE_KEYS.prediction("g2_integrand", _G2, [tau, zg, lam, sigma])
+FINITE_KEYS.prediction("log_g0_small", -tau * _Mg, [tau, lam, sigma])
+FINITE_KEYS.prediction("psi_over_phi", sp.exp(b1) * (b1 * r1 + r2), [b1, r1, r2])   # r_i = g_i/g₀ at τ = te^{b}
+FINITE_KEYS.prediction("psi_over_phi_small", sp.exp(b1) * (b1 + lam**2 * sigma**2) * _Mg, [b1, lam, sigma])
+FINITE_KEYS.prediction("lnZ_integrand_v", sp.exp(-t_) - Pt, [t_, Pt])                 # dt/t = dv
+FINITE_KEYS.prediction("ulnu_integrand_v", t_ * Pt * St, [t_, Pt, St])                # dt = t dv
+FINITE_KEYS.prediction("H", ElnZ - Eulnu, [ElnZ, Eulnu])
+
+DERIVATIONS += [FINITE_KEYS]
+
+# -- relu² weights with a bias row (relu2+t5) ------------------------------------------------
+_zs = sp.Symbol("z", real=True)
+_yq = sp.Symbol("y", positive=True)
+_bb = sp.Symbol("b", real=True)
+_phi1 = sp.exp(-_zs**2 / 2) / sp.sqrt(2 * sp.pi)
+_Phi_b = (1 + sp.erf(_bb / sp.sqrt(2))) / 2
+_phi_b = sp.exp(-_bb**2 / 2) / sp.sqrt(2 * sp.pi)
+EU_RELU2 = (1 + _bb**2) * _Phi_b + _bb * _phi_b                              # E relu(s + b)², s ~ N(0, 1)
+EU2_RELU2 = (_bb**4 + 6 * _bb**2 + 3) * _Phi_b + (_bb**3 + 5 * _bb) * _phi_b  # E relu(s + b)⁴
+SumEu, SumEulnu, SumVar = sp.symbols("SumEu SumEulnu SumVar", positive=True)
+RELU2_BIASED = Derivation(
+    "entropy-relu2-biased-mean-field",
+    statement="relu² weights u_j = relu(s_j + b_j)², s ~ N(0, 1), over a bias row b have the mean-field entropy "
+              "H = ln Σ_j E u_j − Σ_j E[u_j ln u_j]/Σ_j E u_j with E relu(s + b)² = (1 + b²)Φ(b) + bφ(b) and "
+              "E[u ln u] = ∫₀^∞ y² ln y² φ(y − b) dy (1-D quadrature); the scale of its leading correction is "
+              "half the relative variance of Z, Σ_j Var u_j/(2(Σ_j E u_j)²) with E relu(s + b)⁴ = "
+              "(b⁴ + 6b² + 3)Φ(b) + (b³ + 5b)φ(b). With b ≡ 0 it is relu2-entropy's ln n − (2 − γ).",
+    assumptions=["s_j i.i.d. N(0, 1) (the probe's logits)", "mean field", "relu² is scale invariant, so the "
+                 "normaliser's 1/n and any temperature drop out of |w|/Σ|w|"],
+    source="derived (extends relu2-entropy to a bias row)",
+)
+RELU2_BIASED.step("E relu(s + b)² = (1 + b²)Φ(b) + bφ(b)",
+                  sp.integrate((_zs + _bb) ** 2 * _phi1, (_zs, -_bb, sp.oo)).rewrite(sp.erf), EU_RELU2)
+RELU2_BIASED.step("E relu(s + b)⁴ = (b⁴ + 6b² + 3)Φ(b) + (b³ + 5b)φ(b)",
+                  sp.integrate((_zs + _bb) ** 4 * _phi1, (_zs, -_bb, sp.oo)).rewrite(sp.erf), EU2_RELU2)
+RELU2_BIASED.step("E[u ln u] with y = s + b: ∫_{−b}^∞ (s + b)² ln (s + b)² φ(s) ds = ∫₀^∞ y² ln y² φ(y − b) dy",
+                  sp.Integral((_zs + _bb) ** 2 * sp.log((_zs + _bb) ** 2) * _phi1, (_zs, -_bb, sp.oo))
+                  .transform(_zs, (_yq - _bb, _yq)),
+                  sp.Integral(_yq**2 * sp.log(_yq**2) * _phi1.subs(_zs, _yq - _bb), (_yq, 0, sp.oo)))
+RELU2_BIASED.step("b = 0: E u = ½ (relu2-entropy)", EU_RELU2.subs(_bb, 0), sp.Rational(1, 2))
+RELU2_BIASED.step("b ≡ 0, n keys: H = ln(n·½) − n·E[u ln u]/(n·½) = ln n − (2 − γ) (relu2-entropy's constant)",
+                  sp.expand_log(sp.log(n * EU_RELU2.subs(_bb, 0)), force=True)
+                  - (n * (2 - sp.EulerGamma - sp.log(2)) / 2) / (n * EU_RELU2.subs(_bb, 0)),
+                  sp.log(n) - (2 - sp.EulerGamma))
+RELU2_BIASED.prediction("Eu", EU_RELU2, [_bb])
+RELU2_BIASED.prediction("Eu2", EU2_RELU2, [_bb])
+RELU2_BIASED.prediction("ulnu_integrand", _yq**2 * sp.log(_yq**2) * _phi1.subs(_zs, _yq - _bb), [_yq, _bb])
+RELU2_BIASED.prediction("H", sp.log(SumEu) - SumEulnu / SumEu, [SumEu, SumEulnu])
+RELU2_BIASED.prediction("correction", SumVar / (2 * SumEu**2), [SumVar, SumEu])
+
+DERIVATIONS += [RELU2_BIASED]
