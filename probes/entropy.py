@@ -946,6 +946,24 @@ def _ns(n_min: int, n_max: int) -> tuple[int, ...]:
     return tuple(2**k for k in range(int(math.log2(n_min)), int(math.log2(n_max)) + 1))
 
 
+def _zoo_with_longer_tables(subject, n_max: int):
+    """A zoo design (a name, or a :class:`Subject` of kind "zoo") rebuilt with position tables reaching
+    ``n_max`` and the parameters drawn from the same seed; None for anything else (a user's module
+    is never rebuilt: its too-short tables are reported instead)."""
+    from probes.designs.zoo import build
+
+    if isinstance(subject, str):
+        return _Named(subject, build(subject, seed=0, max_len=n_max))
+    if getattr(subject, "kind", None) == "zoo" and not getattr(subject, "trained", False):
+        module = subject.module
+        p = next(module.parameters(), None)
+        dtype = p.dtype if p is not None else torch.float64
+        seed = subject.seed if subject.randomized else None
+        return _Named(subject.name, build(subject.name, d_model=subject.d_model, n_heads=module.n_heads,
+                                          n_layers=module.n_layers, seed=seed, dtype=dtype, max_len=n_max))
+    return None
+
+
 def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: int = 512, d: int = 64,
           n_min: int = 64, n_max: int = 1 << 16, needle_rows: int | None = None, head: int = 0,
           noise_needle: bool = True) -> EntropyResult:
@@ -956,6 +974,12 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
     ns = _ns(n_min, n_max)
     notes = []
     lim = getattr(wf.position.module, "row_max_len", None) if wf.position is not None else None
+    longer = _zoo_with_longer_tables(subject, ns[-1]) if lim is not None and lim < ns[-1] else None
+    if longer is not None:
+        wf = weights_function(longer, head=head)
+        notes.append(f"zoo design rebuilt with max_len = {ns[-1]} (its {wf.position.name!r} tables had max_len = "
+                     f"{lim}), parameters drawn from the same seed, so the position term acts at every n probed")
+        lim = None
     if lim is not None and lim < ns[-1]:
         notes.append(f"position term {wf.position.name!r} is not applied: its tables cover |i − j| < max_len = "
                      f"{lim} and the design refuses longer inputs, so it cannot act at n up to {ns[-1]} "

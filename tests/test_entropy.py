@@ -296,9 +296,21 @@ def test_urpe_applies_b_and_c_where_its_tables_reach():
     r = E.probe(design, head=1, rows=16, d=16, n_max=1 << 10, noise_needle=False)
     assert r.notes == () and r.params["position"] == "urpe" and r.theory["p1_theory"] == "mean field"
     assert r.theory["verdict"] == r.verdict and r.theory["needle_verdict"] == r.needle_verdict
-    # the zoo's max_len = 256 tables cannot reach n = 2^10: not applied, and said so
+    # a user's module whose max_len = 256 tables cannot reach n = 2^10: not applied, and said so
     r = E.probe(zoo.build("urpe-causal", seed=0), rows=16, d=16, n_max=1 << 10, noise_needle=False)
     assert "'urpe' is not applied" in r.notes[0] and "position" not in r.params
+    # a zoo name (or a loaded zoo subject) is rebuilt with tables that reach, from the same seed
+    r = E.probe("urpe-causal", head=1, rows=16, d=16, n_max=1 << 10, noise_needle=False)
+    assert "rebuilt with max_len = 1024" in r.notes[0] and r.params["position"] == "urpe"
+    assert r.theory["verdict"] == r.verdict
+    from probes.designs.loading import load_design
+
+    sub = load_design("urpe", seed=3)
+    r = E.probe(sub, head=1, rows=16, d=16, n_max=1 << 10, noise_needle=False)
+    assert "rebuilt with max_len = 1024" in r.notes[0] and r.params["position"] == "urpe"
+    wf = E.weights_function(E._zoo_with_longer_tables(sub, 1024), head=1)
+    ref = zoo.build("urpe", seed=3, max_len=1024)
+    assert torch.equal(wf.position.module.c_table, ref.blocks[0].attn.position.c_table)
 
 
 def test_alibi_predictions():
