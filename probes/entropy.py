@@ -1062,6 +1062,14 @@ def write_plots(result: EntropyResult, out_dir) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     ns = np.asarray(result.ns, dtype=float)
     paths = []
+
+    def save(fig, ax, name):
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        paths.append(str(out / name))
+
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot(ns, [result.entropy_by_n[str(int(n))] for n in ns], "o-", label=f"{result.design} (measured)")
     ax.plot(ns, [result.gate["softmax_entropy_by_n"][str(int(n))] for n in ns], "s:", ms=3, label="softmax (gate)")
@@ -1070,12 +1078,7 @@ def write_plots(result: EntropyResult, out_dir) -> list[str]:
                 label=f"theory ({result.theory.get('p1_theory') or 'mean field'})")
     ax.plot(ns, np.log(ns), color="0.7", lw=1, label="ln n (uniform)")
     ax.set(xscale="log", xlabel="keys n", ylabel="entropy H (nats)", title=f"{result.design}: {result.verdict}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = out / f"entropy_vs_n_{result.design}.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(str(p))
+    save(fig, ax, f"entropy_vs_n_{result.design}.png")
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for D, curve in result.needle_by_n.items():
         ax.plot(ns, [curve[str(int(n))] for n in ns], "o-", ms=3, label=f"P2 Δ = {float(D):g}")
@@ -1084,12 +1087,7 @@ def write_plots(result: EntropyResult, out_dir) -> list[str]:
         ax.plot(ns, result.theory["needle_by_n"], "k--", label=f"theory Δ = {FADE_DELTA:g}")
     ax.set(xscale="log", yscale="log", xlabel="keys n", ylabel="needle share p*",
            title=f"{result.design}: {result.needle_verdict}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = out / f"needle_vs_n_{result.design}.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(str(p))
+    save(fig, ax, f"needle_vs_n_{result.design}.png")
     return paths
 
 
