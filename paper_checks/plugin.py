@@ -94,7 +94,7 @@ def claim(request) -> ClaimRecorder:
     cid = m.kwargs["id"]
     if "[" in request.node.nodeid:
         cid = f"{cid}[{request.node.nodeid.split('[', 1)[1].rstrip(']')}]"
-    rec = ClaimRecorder(cid, m.kwargs["source"], m.kwargs["statement"])
+    rec = ClaimRecorder(cid, m.kwargs["source"], m.kwargs["statement"], m.kwargs.get("attribution", "paper"))
     request.config.stash[_RECORDERS][request.node.nodeid] = rec
     yield rec
     if not request.node.stash.get(_CALL_PASSED, False):

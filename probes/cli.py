@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from probes.errors import InputError, NotApplicable
+from probes.errors import Diverged, InputError, NotApplicable
 
 __all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
 
@@ -65,6 +65,12 @@ def _cmd_audit(args) -> int:
                 raise
             skipped[p] = str(exc)
             report["probes"][mod.JSON_KEY] = {"skipped": str(exc)}
+            continue
+        except Diverged as exc:
+            if args.probe:
+                raise
+            skipped[p] = f"diverged: {exc}"
+            report["probes"][mod.JSON_KEY] = {"outcome": "diverged", "reason": str(exc)}
             continue
         except KeyboardInterrupt:
             if not results:

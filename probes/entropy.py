@@ -55,10 +55,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from probes._lazy import lazy_import
 from probes.errors import InputError, NotApplicable
 from probes.result import Result
-from theory import entropy as th
-from theory import softmax_variants as tv
+
+th = lazy_import("theory.entropy")
+tv = lazy_import("theory.softmax_variants")
 
 __all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "PositionRow", "weights_function", "with_position",
            "without_position", "from_callable", "from_normalizer", "finite_key_entropy",

@@ -6,7 +6,7 @@ library callers can catch it as such.
 """
 from __future__ import annotations
 
-__all__ = ["InputError", "NotApplicable", "require_finite"]
+__all__ = ["InputError", "NotApplicable", "Diverged", "require_finite", "check_finite"]
 
 
 class InputError(ValueError):
@@ -19,6 +19,35 @@ class NotApplicable(InputError):
     ``attnprobe audit`` without ``--probe`` skips such probes and says why; asked for by
     name, the probe's refusal is an error like any other.
     """
+
+
+class Diverged(InputError):
+    """A probe's own measurement went non-finite on a design: NaN/Inf weights, entropies, FVUs or slopes.
+
+    There is no verdict then. The message names the design, the quantity and where it
+    first went non-finite. ``attnprobe audit`` reports the probe as ``diverged`` and goes on
+    with the others; asked for by name (``--probe``), it is a one-line error with exit 2.
+    """
+
+    def __init__(self, design: str, quantity: str, detail: str = ""):
+        self.design, self.quantity, self.detail = design, quantity, detail
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"{design}: {quantity} is not finite{extra}; no verdict from NaN/Inf")
+
+
+def check_finite(design: str, quantity: str, value, where: str = "") -> None:
+    """Raise :class:`Diverged` naming ``design`` if ``value`` (number, numpy or torch array) holds NaN or Inf."""
+    import numpy as np
+
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value, dtype=float)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+        kind = "NaN" if np.isnan(arr[bad]).any() else "Inf"
+        at = f"first {kind} at index {first}" if first else kind
+        raise Diverged(design, quantity, f"{at}{', ' + where if where else ''}")
 
 
 def require_finite(name: str, array) -> None:

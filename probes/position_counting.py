@@ -31,8 +31,10 @@ import torch
 from torch import nn
 
 from probes.errors import InputError
+from probes._lazy import lazy_import
 from probes.result import Result
-from theory import position_counting as theory
+
+theory = lazy_import("theory.position_counting")
 
 __all__ = ["VERDICTS", "ExactCheck", "PositionCountingResult", "exact_check", "trainable_check", "probe",
            "audit", "JSON_KEY", "thresholds"]
