@@ -1,7 +1,8 @@
 """The ``attnprobe`` command.
 
 Subcommands: ``audit`` (run probes on a design), ``claims`` (list the paper
-claims), ``zoo`` (list reference designs), and one per probe that takes files
+claims), ``zoo`` (list reference designs), ``theory`` (list the derivations, and
+with ``--check`` check their steps), and one per probe that takes files
 rather than designs (registered in :data:`FILE_COMMANDS`). Bad input ends with a
 one-line ``attnprobe: error: ...`` and exit status 2, never a traceback.
 """
@@ -148,6 +149,69 @@ def _cmd_zoo(args) -> int:
     return 0
 
 
+def _cmd_theory(args) -> int:
+    import theory
+
+    names = theory.modules()
+    if args.module:
+        unknown = [m for m in args.module if m not in names]
+        if unknown:
+            raise InputError(f"--module {', '.join(unknown)}: unknown; choose from {', '.join(names)}")
+        names = [m for m in names if m in args.module]
+    derivations = []
+    for m in names:
+        mod = importlib.import_module(f"theory.{m}")
+        derivations += [(m, d) for d in getattr(mod, "DERIVATIONS", [])]
+    if args.name:
+        known = {d.name for _, d in derivations}
+        unknown = [n for n in args.name if n not in known]
+        if unknown:
+            raise InputError(f"--name {', '.join(unknown)}: no such derivation; `attnprobe theory` lists them")
+        derivations = [(m, d) for m, d in derivations if d.name in args.name]
+    rows, failed, total = [], 0, {"symbolic": 0, "numeric": 0}
+    for i, (m, d) in enumerate(derivations, 1):
+        checks = None
+        if args.check:
+            if not args.json:
+                print(f"[{i}/{len(derivations)}] checking {d.name} ...", file=sys.stderr, flush=True)
+            checks = [s.verify() for s in d.steps]
+            failed += sum(not c.ok for c in checks)
+        for s in d.steps:
+            total[s.kind] += 1
+        rows.append((m, d, checks))
+    if args.json:
+        print(json.dumps([{"module": f"theory.{m}", **d.to_dict(checks=c)} for m, d, c in rows], indent=2))
+    else:
+        for m, d, checks in rows:
+            print(f"{d.name}  (theory.{m})")
+            print(f"    {d.statement}")
+            if d.source:
+                print(f"    source: {d.source}")
+            for a in d.assumptions:
+                print(f"    assumes: {a}")
+            for k, s in enumerate(d.steps):
+                mark = ""
+                if checks is not None:
+                    c = checks[k]
+                    mark = f"{'ok' if c.ok else 'FAIL'} {c.seconds:6.2f}s  "
+                tag = "" if s.kind == "symbolic" else " [numeric]"
+                print(f"    {mark}step: {s.name}{tag}")
+                if checks is not None and not checks[k].ok:
+                    print(f"        {checks[k].detail}")
+            if d.prediction_names:
+                print(f"    predicts: {', '.join(d.prediction_names)}")
+            print()
+        n_steps = sum(total.values())
+        summary = (f"{len(rows)} derivations, {n_steps} steps ({total['symbolic']} symbolic, "
+                   f"{total['numeric']} numeric)")
+        if args.check:
+            summary += f": {n_steps - failed} checked, {failed} failed"
+        else:
+            summary += "; run with --check to check them"
+        print(summary)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from probes import __version__
 
@@ -186,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     z = sub.add_parser("zoo", help="list the reference designs")
     z.add_argument("--json", action="store_true")
     z.set_defaults(func=_cmd_zoo)
+
+    t = sub.add_parser("theory", help="list the derivations behind the probes (statement, assumptions, source, "
+                                       "steps); --check checks every step")
+    t.add_argument("--check", action="store_true", help="check every step (symbolic work; per-step seconds)")
+    t.add_argument("--json", action="store_true", help="print one JSON array")
+    t.add_argument("--module", action="append", metavar="NAME", help="only theory/NAME.py (repeatable)")
+    t.add_argument("--name", action="append", metavar="DERIVATION", help="only this derivation (repeatable)")
+    t.set_defaults(func=_cmd_theory)
 
     for modname in FILE_COMMANDS:
         importlib.import_module(modname).add_subcommand(sub)

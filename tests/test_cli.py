@@ -3,6 +3,7 @@ claims, zoo, and one-line errors with exit status 2."""
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -164,3 +165,46 @@ def test_inapplicable_probes_are_skipped_by_default_but_fail_when_named(factory_
     assert "weights function" in data["probes"]["entropy"]["skipped"]
     code, _, err = run(capsys, "audit", f"{factory_file}:make", "--probe", "entropy")
     assert code == 2 and "weights function" in err
+
+
+def test_theory_listing_and_check(capsys):
+    code, out, _ = run(capsys, "theory", "--module", "position_counting")
+    assert code == 0 and "training-floor" in out and "step:" in out and "run with --check" in out
+    code, out, err = run(capsys, "theory", "--name", "training-floor", "--check", "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["name"] == "training-floor" and row["module"] == "theory.position_counting"
+    assert row["steps"] and all(s["ok"] and s["seconds"] >= 0 and s["kind"] in ("symbolic", "numeric")
+                                for s in row["steps"])
+    assert "floor_mse" in row["predictions"]
+
+
+def test_theory_bad_names(capsys):
+    code, _, err = run(capsys, "theory", "--name", "no-such-derivation")
+    assert code == 2 and err.count("\n") == 1 and "no such derivation" in err
+    code, _, err = run(capsys, "theory", "--module", "nope")
+    assert code == 2 and "unknown" in err
+
+
+def test_diverged_probe_is_reported_not_a_verdict(capsys, monkeypatch):
+    from probes import cli
+    from probes.errors import Diverged
+
+    class Boom:
+        JSON_KEY = "boom"
+
+        @staticmethod
+        def audit(subject, **kw):
+            raise Diverged(subject.name, "entropy H(n)", "first NaN at n = 1024")
+
+    monkeypatch.setitem(sys.modules, "probes._boom", Boom)
+    monkeypatch.setitem(cli.AUDIT_PROBES, "boom", "probes._boom")
+    code, out, err = run(capsys, "audit", "nope", "--probe", "position-counting", "--probe", "boom", "--json",
+                         "--pc-no-train")
+    assert code == 2 and "nope: entropy H(n) is not finite" in err and err.count("\n") == 1
+    monkeypatch.setattr(cli, "AUDIT_PROBES", {"position-counting": "probes.position_counting", "boom": "probes._boom"})
+    code, out, _ = run(capsys, "audit", "nope", "--json", "--pc-no-train")
+    data = json.loads(out)
+    assert code == 0 and data["probes"]["boom"] == {"outcome": "diverged",
+                                                    "reason": "nope: entropy H(n) is not finite (first NaN at n = "
+                                                              "1024); no verdict from NaN/Inf"}
