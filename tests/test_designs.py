@@ -95,3 +95,47 @@ def test_row_mass_matches_theory(norm, c):
 def test_every_normaliser_has_a_row_mass():
     missing = [k for k in NORMALIZERS if f"row_mass_{k}" not in row_mass.prediction_names]
     assert not missing, f"normalisers without a sympy row mass: {missing}"
+
+
+def test_design_file_imports_its_sibling_modules(tmp_path, capsys):
+    """`attnprobe audit design.py:make` where design.py does `from mylib import Block` (Python puts a script's
+    folder on sys.path; the loader does the same for the design file, only while it loads)."""
+    import sys
+
+    from probes.designs.loading import load_design
+
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "mylib_attnprobe_test.py").write_text(
+        "import torch\nfrom torch import nn\n\nclass Block(nn.Module):\n    d_model = 8\n"
+        "    def __init__(self):\n        super().__init__()\n        self.lin = nn.Linear(8, 8)\n"
+        "    def forward(self, x):\n        return self.lin(x)\n")
+    (folder / "design.py").write_text("from mylib_attnprobe_test import Block\n\ndef make():\n    return Block()\n")
+    before = list(sys.path)
+    subject = load_design(f"{folder / 'design.py'}:make")
+    assert subject.d_model == 8 and type(subject.module).__name__ == "Block"
+    assert sys.path == before, "the design's folder must leave sys.path after loading"
+    sys.modules.pop("mylib_attnprobe_test", None)
+
+
+def test_a_user_package_named_theory_is_refused(tmp_path):
+    """A project with its own theory/ (or theory/position_counting.py) must not give a mixed tree of modules."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proj = tmp_path / "proj"
+    (proj / "theory").mkdir(parents=True)
+    (proj / "theory" / "__init__.py").write_text("")
+    (proj / "theory" / "position_counting.py").write_text("x = 1\n")
+    code = "import sys; sys.path.insert(0, %r); sys.path.insert(1, %r); import probes.position_counting" % (
+        str(proj), str(root))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=proj, timeout=120)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert "ShadowedPackage" in last and "a package named 'theory' at" in last and "rename yours" in last, last
+    # without the user's package the same import works
+    ok = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import probes.position_counting"
+                         % str(root)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]

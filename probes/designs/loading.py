@@ -13,6 +13,7 @@ Every failure raises :class:`probes.errors.InputError` naming the problem.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -110,6 +111,23 @@ def _infer_d_model(module: nn.Module, given: int | None) -> int:
                      "attribute or pass --d-model")
 
 
+@contextlib.contextmanager
+def _folder_on_path(folder: Path | None):
+    """Put a design file's folder first on ``sys.path`` while it loads, as Python does for a script."""
+    if folder is None:
+        yield
+        return
+    entry = str(folder)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        try:
+            sys.path.remove(entry)
+        except ValueError:  # the user's code removed it itself
+            pass
+
+
 def _import_factory(spec: str):
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
@@ -121,11 +139,14 @@ def _import_factory(spec: str):
         name = f"attnprobe_user_{abs(hash(str(path.resolve())))}"
         mod_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(mod_spec)
+        folder = path.resolve().parent
         try:
-            mod_spec.loader.exec_module(module)
+            with _folder_on_path(folder):
+                mod_spec.loader.exec_module(module)
         except Exception as exc:
             raise InputError(f"design {spec!r}: importing {path} failed: {type(exc).__name__}: {exc}") from exc
     else:
+        folder = None
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
@@ -138,7 +159,8 @@ def _import_factory(spec: str):
     if not callable(factory):
         raise InputError(f"design {spec!r}: {attr!r} is not callable")
     try:
-        return factory()
+        with _folder_on_path(folder):
+            return factory()
     except Exception as exc:
         raise InputError(f"design {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
 
