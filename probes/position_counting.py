@@ -9,8 +9,16 @@ Feed n copies of one token; can the design output 1..n?
     and inside ``[CLS] x…x [SEP]`` (``cls-sep``).
 (b) **Trainable check**: train the design plus a linear readout for a few hundred
     Adam steps to map the identical input to standardised 1..n; report the
-    eval-mode FVU (min over seeds) beside the theory floor FVU = 1
-    (least MSE (n²−1)/12, :mod:`theory.position_counting`).
+    eval-mode FVU = MSE / Var(1..n) (min over seeds) and its MSE beside the theory
+    floor (FVU 1, least MSE and best constant from :mod:`theory.position_counting`).
+
+No verdict from NaN/Inf: a design whose output on a probe input, or whose trained
+loss, FVU or readout, is not finite raises :class:`probes.errors.Diverged` naming
+the design and the quantity.
+
+The theory row (:func:`theory_row`) comes from :func:`theory.position_counting.predict`
+given where the design's position terms act (``kind``/``symmetric`` of
+:mod:`probes.designs.positions`); each rule it applies cites its checked step.
 
 Thresholds (relative spreads): ``zero`` means round-off, ≤ 1e-10 in float64 and
 ≤ 1e-5 in float32; ``non-zero`` means ≥ 1e-3; in between the exact check is
@@ -30,14 +38,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from probes.errors import InputError
+from probes.errors import InputError, check_finite
 from probes._lazy import lazy_import
 from probes.result import Result
 
 theory = lazy_import("theory.position_counting")
 
 __all__ = ["VERDICTS", "ExactCheck", "PositionCountingResult", "exact_check", "trainable_check", "probe",
-           "audit", "JSON_KEY", "thresholds"]
+           "audit", "JSON_KEY", "thresholds", "theory_row"]
 
 JSON_KEY = "position_counting"
 VERDICTS = ("cannot-count", "mirror-only", "can-count")
@@ -45,6 +53,7 @@ EXACT_STATES = ("invariant", "mirror-symmetric", "breaks-symmetry", "inconclusiv
 NONZERO_TOL = 1e-3
 RESCUE_RATIO = 100.0
 FVU_LEARNS = 0.5
+FLOOR_ROUNDING = 1e-6  # float64 training is deterministic: below floor − this is symmetry breaking, not rounding
 
 
 def thresholds(dtype: torch.dtype) -> tuple[float, float]:
@@ -78,10 +87,11 @@ class PositionCountingResult(Result):
     cls_spread: float
     fvu: float | None
     fvu_by_seed: tuple[float, ...]
-    prediction: tuple[float, ...]
+    readout: tuple[float, ...]        # the best seed's trained outputs per position (1..n scale), measured
     floor_fvu: float
     floor_mse: float
-    mse: float | None
+    floor_constant: float             # theory: the best constant output (n+1)/2
+    mse: float | None                 # measured on the 1..n scale, best seed
     n: int
     seed: int
     dtype: str
@@ -110,10 +120,8 @@ def _one_thread(device):
 
 
 def _rel_spread(y: torch.Tensor, ref: torch.Tensor | None = None) -> float:
-    """max_i ‖y_i − ref_i‖∞ / max|y| over (n, d) outputs; ref defaults to y_1."""
+    """max_i ‖y_i − ref_i‖∞ / max|y| over finite (n, d) outputs; ref defaults to y_1."""
     scale = y.abs().max()
-    if not torch.isfinite(scale):
-        raise InputError("the design's output holds NaN or Inf on the probe input")
     if scale == 0:
         return 0.0
     ref = y[:1] if ref is None else ref
@@ -138,8 +146,12 @@ def _inputs(d_model: int, n: int, seed: int, dtype, device) -> dict[str, tuple[t
 
 
 def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
-                dtype: torch.dtype = torch.float64, device="cpu") -> ExactCheck:
-    """Run the identical-token, BOS and CLS/SEP inputs through ``module`` (as it is)."""
+                dtype: torch.dtype = torch.float64, device="cpu", design: str | None = None) -> ExactCheck:
+    """Run the identical-token, BOS and CLS/SEP inputs through ``module`` (as it is).
+
+    A non-finite output raises :class:`Diverged` naming ``design`` (default: the module's class).
+    """
+    design = design or type(module).__name__
     if n < 2:
         raise InputError(f"n={n}: position counting needs at least 2 positions")
     zero, nonzero = thresholds(dtype)
@@ -150,11 +162,14 @@ def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
             y = module(inp)
             if y.shape != inp.shape:
                 raise InputError(f"design output shape {tuple(y.shape)} != input shape {tuple(inp.shape)}")
+            check_finite(design, f"output on the {key} probe input (n = {n})", y,
+                         where=f"{dtype} on {device}")
             outs[key] = y[0, sl].to(torch.float64)
     y = outs["plain"]
     spread = _rel_spread(y)
     mirror = _rel_spread(y, y.flip(0))
     bos, cls = _rel_spread(outs["bos"]), _rel_spread(outs["cls-sep"])
+    check_finite(design, "identical-token spreads", [spread, mirror, bos, cls])
     if spread <= zero:
         state = "invariant"
     elif spread >= nonzero:
@@ -167,7 +182,8 @@ def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
 
 def trainable_check(module: nn.Module, d_model: int, *, n: int = 16, seeds=(0, 1), steps: int = 300,
                     lr: float = 3e-3, dtype: torch.dtype = torch.float64, device="cpu", extra: str | None = None,
-                    rerandomize: bool = True, input_seed: int = 0, return_predictions: bool = False):
+                    rerandomize: bool = True, input_seed: int = 0, return_predictions: bool = False,
+                    design: str | None = None):
     """Eval-mode FVU after training a copy of ``module`` + a linear readout, per seed.
 
     Targets are the standardised positions 1..n of the identical tokens (after a
@@ -175,27 +191,53 @@ def trainable_check(module: nn.Module, d_model: int, *, n: int = 16, seeds=(0, 1
     Training runs in eval mode (dropout off: dropout alone would break the
     symmetry and fake a pass). With ``rerandomize`` each seed after the first
     re-draws all parameters from ``input_seed + seed``. With ``return_predictions``
-    it returns ``(fvus, predictions)``, the best seed's outputs on the 1..n scale.
+    it returns ``(fvus, readout)``, the best seed's outputs on the 1..n scale.
+    A non-finite loss, readout or FVU raises :class:`Diverged` naming ``design``.
     """
+    fits = _fits(module, d_model, n=n, seeds=seeds, steps=steps, lr=lr, dtype=dtype, device=device, extra=extra,
+                 rerandomize=rerandomize, input_seed=input_seed, design=design or type(module).__name__)
+    fvus = tuple(f.fvu for f in fits)
+    if not return_predictions:
+        return fvus
+    return fvus, min(fits, key=lambda f: f.fvu).readout
+
+
+@dataclass(frozen=True)
+class _Fit:
+    fvu: float                    # MSE / Var(1..n), both measured
+    mse: float                    # mean (readout_i − i)² on the 1..n scale
+    readout: tuple[float, ...]    # eval-mode outputs per position, 1..n scale
+
+
+def _fits(module, d_model, *, n, seeds, steps, lr, dtype, device, extra, rerandomize, input_seed, design):
     key = extra or "plain"
     if key not in ("plain", "bos", "cls-sep"):
         raise InputError(f"extra={extra!r}: use None, 'bos' or 'cls-sep'")
     inp, sl = _inputs(d_model, n, input_seed, dtype, device)[key]
     pos = torch.arange(1, n + 1, dtype=torch.float64)
-    target = ((pos - pos.mean()) / pos.std(unbiased=False)).to(device=device, dtype=dtype)
+    mean, std = pos.mean(), pos.std(unbiased=False)
+    target = ((pos - mean) / std).to(device=device, dtype=dtype)
     with _one_thread(device):
-        fits = _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed)
-    fvus = tuple(f for f, _ in fits)
-    if not return_predictions:
-        return fvus
-    best = min(fits, key=lambda fp: fp[0])[1]
-    return fvus, tuple(float(v) for v in (best * pos.std(unbiased=False) + pos.mean()))
+        raw = _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed,
+                     design)
+    fits = []
+    for s, pred in zip(seeds, raw):
+        out = pred * std + mean
+        mse = float(torch.mean((out - pos) ** 2))
+        fvu = mse / float(pos.var(unbiased=False))
+        check_finite(design, f"trained FVU (seed {s})", fvu, where=f"lr {lr:g}, {steps} steps, {dtype}")
+        fits.append(_Fit(fvu, mse, tuple(float(v) for v in out)))
+    return fits
 
 
-def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed):
+CHECK_LOSS_EVERY = 25  # training steps between finiteness checks of the loss (each check syncs a GPU)
+
+
+def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed, design):
+    """The eval-mode readout (standardised scale, float64, CPU) per seed after ``steps`` Adam steps."""
     from probes.designs.zoo import randomize_parameters
 
-    fvus = []
+    preds = []
     for k, s in enumerate(seeds):
         model = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
         if rerandomize and k > 0:
@@ -208,19 +250,20 @@ def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, re
         readout = readout.to(device)
         params = [p for p in model.parameters() if p.requires_grad] + list(readout.parameters())
         opt = torch.optim.Adam(params, lr=lr)
-        for _ in range(steps):
+        where = f"seed {s}, lr {lr:g}, {dtype}"
+        for step in range(steps):
             opt.zero_grad(set_to_none=True)
             pred = readout(model(inp)[0, sl]).squeeze(-1)
             loss = torch.mean((pred - target) ** 2)
+            if (step + 1) % CHECK_LOSS_EVERY == 0 or step == 0:
+                check_finite(design, "training loss", loss, where=f"step {step + 1} of {steps}, {where}")
             loss.backward()
             opt.step()
         with torch.no_grad():
             pred = readout(model(inp)[0, sl]).squeeze(-1).to(torch.float64)
-            fvu = float(torch.mean((pred - target.to(torch.float64)) ** 2).item())  # Var(target) = 1
-        if fvu != fvu:
-            raise InputError("training the design produced NaN; try --dtype float64 or fewer steps")
-        fvus.append((fvu, pred.cpu()))
-    return fvus
+        check_finite(design, "trained readout", pred, where=f"after {steps} steps, {where}")
+        preds.append(pred.cpu())
+    return preds
 
 
 def _urpe_c_is_one(module: nn.Module) -> bool:
@@ -241,15 +284,16 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
 
     subject = design if isinstance(design, Subject) else load_design(
         design, randomize=randomize, seed=seed, dtype=dtype, device=device, d_model=d_model)
-    ex = exact_check(subject.module, subject.d_model, n=n, seed=seed, dtype=dtype, device=device)
+    ex = exact_check(subject.module, subject.d_model, n=n, seed=seed, dtype=dtype, device=device,
+                     design=subject.name)
     notes: list[str] = []
-    fvus: tuple[float, ...] = ()
-    prediction: tuple[float, ...] = ()
+    fits: list[_Fit] = []
     if train is True or (train == "auto" and ex.state == "inconclusive"):
-        fvus, prediction = trainable_check(subject.module, subject.d_model, n=n, seeds=train_seeds, steps=steps,
-                                           dtype=dtype, device=device, rerandomize=subject.randomized,
-                                           input_seed=seed, return_predictions=True)
-    fvu = min(fvus) if fvus else None
+        fits = _fits(subject.module, subject.d_model, n=n, seeds=train_seeds, steps=steps, lr=3e-3, dtype=dtype,
+                     device=device, extra=None, rerandomize=subject.randomized, input_seed=seed, design=subject.name)
+    best = min(fits, key=lambda f: f.fvu) if fits else None
+    fvu = None if best is None else best.fvu
+    floor_fvu, floor_mse, floor_constant = theory.floor_fvu(n), theory.floor_mse(n), theory.floor_constant(n)
     if ex.state == "invariant":
         verdict = "cannot-count"
     elif ex.state == "mirror-symmetric":
@@ -265,27 +309,37 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
         notes.append(f"exact check inconclusive (spread {ex.spread:.2e}) and no trainable check was run")
     if fvu is not None and verdict == "can-count" and fvu >= FVU_LEARNS:
         notes.append(f"symmetry breaks but {steps} training steps reached only FVU {fvu:.3f}")
-    if fvu is not None and verdict != "can-count" and fvu < 1 - 1e-6:
-        notes.append(f"FVU {fvu:.6f} is below the theory floor 1 for a design that cannot count: "
+    if fvu is not None and verdict != "can-count" and fvu < floor_fvu - FLOOR_ROUNDING:
+        notes.append(f"FVU {fvu:.6f} is below the theory floor {floor_fvu:g} for a design that cannot count: "
                      "numerical symmetry breaking (check the dtype)")
     rescued = ex.rescued_by if verdict != "can-count" else ()
-    floor_fvu = theory.floor_fvu(n)
-    floor_mse = theory.floor_mse(n)
     row, agrees = None, None
     if subject.zoo_spec is not None:
-        spec = subject.zoo_spec
-        tr = theory.predict(spec.normalizer, spec.position, spec.attention, spec.causal,
-                            c_is_one=_urpe_c_is_one(subject.module), input_position=spec.input_position)
+        tr = theory_row(subject.zoo_spec, subject.module)
         row = tr.to_dict()
-        row["zoo_equivalent"] = spec.name
+        row["zoo_equivalent"] = subject.zoo_spec.name
         agrees = tr.verdict == verdict and (verdict == "can-count" or set(tr.rescued_by) == set(rescued))
     return PositionCountingResult(
         design=subject.name, verdict=verdict, rescued_by=rescued, exact=ex.state, spread=ex.spread,
         mirror_spread=ex.mirror_spread, bos_spread=ex.bos_spread, cls_spread=ex.cls_spread, fvu=fvu,
-        fvu_by_seed=fvus, prediction=prediction, floor_fvu=floor_fvu, floor_mse=floor_mse,
-        mse=None if fvu is None else fvu * floor_mse, n=n, seed=seed, dtype=str(dtype).replace("torch.", ""),
-        device=str(device), train_steps=steps if fvus else 0, zero_tol=ex.zero_tol, nonzero_tol=ex.nonzero_tol,
+        fvu_by_seed=tuple(f.fvu for f in fits), readout=() if best is None else best.readout,
+        floor_fvu=floor_fvu, floor_mse=floor_mse, floor_constant=floor_constant,
+        mse=None if best is None else best.mse, n=n, seed=seed, dtype=str(dtype).replace("torch.", ""),
+        device=str(device), train_steps=steps if fits else 0, zero_tol=ex.zero_tol, nonzero_tol=ex.nonzero_tol,
         theory=row, agrees_with_theory=agrees, notes=tuple(notes))
+
+
+def theory_row(spec, module: nn.Module | None = None):
+    """The theory row of a zoo design: :func:`theory.position_counting.predict` given where its
+    position terms act (``kind`` and ``symmetric`` of its position classes) and, for URPE, whether
+    this module's C is identically 1."""
+    from probes.designs.positions import POSITIONS
+
+    pos = POSITIONS[spec.position]
+    kinds = {pos.kind} | ({POSITIONS[spec.input_position].kind} if spec.input_position else set())
+    normalizer = spec.normalizer if spec.attention == "standard" else spec.attention
+    return theory.predict(normalizer, spec.causal, kinds=tuple(sorted(kinds)), symmetric=pos.symmetric,
+                          c_is_one=module is not None and _urpe_c_is_one(module))
 
 
 def add_audit_arguments(parser) -> None:
@@ -302,8 +356,8 @@ def audit(subject, *, seed: int, dtype, device, options: dict) -> PositionCounti
 
 def write_plots(res: PositionCountingResult, out_dir) -> list:
     """``position_counting.png``: the trained readout per position against 1..n and the
-    constant floor (n+1)/2 that a design which cannot count is held to."""
-    if not res.prediction:
+    theory's best constant (n+1)/2 that a design which cannot count is held to."""
+    if not res.readout:
         return []
     try:
         import matplotlib
@@ -317,8 +371,8 @@ def write_plots(res: PositionCountingResult, out_dir) -> list:
     pos = list(range(1, res.n + 1))
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     ax.plot(pos, pos, "k--", lw=1, label="target 1..n")
-    ax.axhline((res.n + 1) / 2, color="tab:red", lw=1, ls=":", label="floor: best constant (n+1)/2")
-    ax.plot(pos, res.prediction, "o-", color="tab:blue", ms=4, label=f"trained readout (FVU {res.fvu:.3g})")
+    ax.axhline(res.floor_constant, color="tab:red", lw=1, ls=":", label="floor: best constant (n+1)/2")
+    ax.plot(pos, res.readout, "o-", color="tab:blue", ms=4, label=f"trained readout (FVU {res.fvu:.3g})")
     ax.set_xlabel("position i (identical tokens)")
     ax.set_ylabel("output")
     ax.set_title(f"{res.design}: {res.verdict}")
@@ -338,8 +392,13 @@ def markdown(res: PositionCountingResult) -> str:
              f"| spread (identical tokens) | {res.spread:.3e} | 0 iff cannot count |",
              f"| mirror spread | {res.mirror_spread:.3e} | 0 under the reflection lemma |",
              f"| BOS / CLS-SEP spread | {res.bos_spread:.3e} / {res.cls_spread:.3e} | |",
-             f"| FVU (trained, min over seeds) | {'—' if res.fvu is None else f'{res.fvu:.4f}'} | floor {res.floor_fvu:g} |"]
+             f"| FVU (trained, min over seeds) | {'—' if res.fvu is None else f'{res.fvu:.4f}'} | floor {res.floor_fvu:g} |",
+             f"| MSE of that fit (1..n scale) | {'—' if res.mse is None else f'{res.mse:.4f}'} | "
+             f"floor {res.floor_mse:.4f} |"]
     if th.get("reason"):
         lines.append(f"\nTheory: {th['reason']} (row mass {th.get('row_mass')}).")
+        if th.get("basis"):
+            lines.append("Checked derivation steps it rests on: "
+                         + "; ".join(f"*{b}*" for b in th["basis"]) + ".")
     lines += [f"\nNote: {n}" for n in res.notes]
     return "\n".join(lines)
