@@ -95,9 +95,8 @@ Z_RATE = Derivation(
 )
 _f = feature()
 _G = sp.Add(*[gi * fi for gi, fi in zip(g, _f)])
-Z_RATE.step("∂(gᵀf)/∂z_l = f_l(g_l − (gᵀf)·f_l)",
-            lambda: sp.Matrix([sp.Derivative(_G, zl) for zl in z]),
-            lambda: sp.Matrix([fl * (gl - _G * fl) for fl, gl in zip(_f, g)]), "equals")
+Z_RATE.step("∂(gᵀf)/∂z_l = f_l(g_l − (gᵀf)·f_l) (token 1; the others by relabelling)",
+            lambda: sp.Derivative(_G, z[0]), lambda: _f[0] * (g[0] - _G * _f[0]), "equals")
 rho, dz = sp.Symbol("rho", positive=True), sp.Symbol("dz", real=True)
 Z_RATE.step("Thm 3: with g₁ = γf₁, g₂ = γf₂ the rate ratio is (p₁/p₂)²·e^{2(z₁ − z₂)}",
             lambda: sp.Subs(sp.Derivative(_G, z[0]) / sp.Derivative(_G, z[1]), (g[0], g[1]), (gamma * _f[0], gamma * _f[1])),
@@ -105,9 +104,8 @@ Z_RATE.step("Thm 3: with g₁ = γf₁, g₂ = γf₂ the rate ratio is (p₁/p�
 Z_RATE.step("in the ratio form r(0)·e^{2Δz}: ρ = p₁/p₂, Δz = z₁ − z₂",
             lambda: sp.Subs((p[0] / p[1]) ** 2 * sp.exp(2 * (z[0] - z[1])), (p[0], z[0]), (rho * p[1], z[1] + dz)),
             rho ** 2 * sp.exp(2 * dz))
-Z_RATE.step("g = γf on every token (orthogonal classes): the attention logits do not move",
-            lambda: sp.Subs(sp.Matrix([sp.Derivative(_G, zl) for zl in z]), g, [gamma * fi for fi in _f]),
-            lambda: sp.zeros(L, 1))
+Z_RATE.step("g = γf on every token (orthogonal classes): the attention logits do not move (token 1; the others "
+            "by relabelling)", lambda: sp.Subs(sp.Derivative(_G, z[0]), g, [gamma * fi for fi in _f]), 0)
 Z_RATE.prediction("rate_ratio", None, [rho, dz], from_step="in the ratio form r(0)·e^{2Δz}: ρ = p₁/p₂, Δz = z₁ − z₂")
 
 # --- the decoder transition (snap time) -----------------------------------------------------------
