@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from probes._lazy import lazy_import
-from probes.errors import Diverged, InputError, NotApplicable, check_finite, require_finite
+from probes.errors import InputError, NotApplicable, check_finite, require_finite
 from probes.result import Result
 
 nt = lazy_import("theory.norm_invariance")
@@ -295,6 +295,8 @@ def probe_norm(module: nn.Module, *, d_model: int | None = None, seed: int = 0, 
     if not (0 < tau < 1):
         raise InputError(f"tau={tau}: the relative tolerance must lie in (0, 1)")
     zero, nonzero = thresholds(dtype)
+    for pname, prm in module.named_parameters():
+        require_finite(f"{name}: parameter {pname}", prm.detach())
     shape = _shape(module, d_model)
     d = int(math.prod(shape))
     if d < 3:

@@ -125,6 +125,11 @@ def test_non_finite_outputs_are_diverged_and_bad_inputs_rejected():
 
     with pytest.raises(Diverged, match="not finite"):
         NI.probe_norm(Broken(), name="broken")
+    nan_ln = nn.LayerNorm(8)
+    with torch.no_grad():
+        nan_ln.weight[3] = float("nan")
+    with pytest.raises(InputError, match="parameter weight"):
+        NI.probe_norm(nan_ln, name="ln")
     with pytest.raises(InputError, match="tau"):
         NI.probe_norm(nn.LayerNorm(8), tau=2.0)
     with pytest.raises(NotApplicable, match="no normalisation module"):
