@@ -23,6 +23,7 @@ __all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
 AUDIT_PROBES: dict[str, str] = {
     "position-counting": "probes.position_counting",
     "entropy": "probes.entropy",
+    "norm-invariance": "probes.norm_invariance",
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
