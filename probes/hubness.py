@@ -916,7 +916,7 @@ def _cmd(args) -> int:
     queries = load_matrix(args.queries, args.queries_key) if args.queries else None
     res = probe(keys, queries, k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
                 device=args.device, block=args.block, reduce=tuple(args.reduce or ()),
-                progress=not args.quiet, subject=args.file)
+                w=args.w, progress=not args.quiet, subject=args.file)
     if args.json:
         print(json.dumps(jsonable(res.to_dict()), indent=2))
     else:
@@ -939,6 +939,9 @@ def add_subcommand(subparsers) -> None:
     h.add_argument("-k", type=int, default=10, help="neighbourhood size (default 10)")
     h.add_argument("--metric", choices=METRICS, default="euclidean",
                    help="euclidean (default), cosine, or dot (inner product, e.g. attention logits)")
+    h.add_argument("--w", type=float, default=None, metavar="W",
+                   help="the population w of the premise (e.g. √(κ−1)/2, or ‖μ_q‖/(σ_z√d) for attention): "
+                        "adds the limit law's prediction at W (without it only this draw's plug-in law is shown)")
     h.add_argument("--reduce", action="append", choices=REDUCTIONS,
                    help="also report hubness after CSLS or mutual proximity (repeatable)")
     h.add_argument("--dtype", default="float32", help="pass dtype: float32 (default; float64 re-check) or float64")

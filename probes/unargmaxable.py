@@ -467,7 +467,7 @@ def _nnls_token(k, Z, bb, S):
     return S, a
 
 
-def _tolerant_lp(k, Z, bb):
+def _tolerant_lp(k, Z, bb, subject="head"):
     """Tie-tolerant reading: max min(1, sum_i m_i) over {m_i = (z_k - z_i).x + b_k - b_i >= 0}.
     A positive optimum is a weak witness: k is a maximiser and beats at least one row strictly."""
     from scipy.optimize import linprog
@@ -485,6 +485,7 @@ def _tolerant_lp(k, Z, bb):
                   options=_LP_OPTIONS)
     if res.status != 0:
         return None
+    check_finite(subject, f"tie-tolerant LP solution for token {k}", res.x)
     x = res.x[:r]
     val = float(D.sum(axis=0) @ x + g.sum())
     return x if val > 1e-9 else None
@@ -730,7 +731,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         lap("lp")
     if ties == "tolerant":
         for k in np.flatnonzero(kind == 2).tolist():
-            y = _tolerant_lp(k, Z, bb)
+            y = _tolerant_lp(k, Z, bb, subject)
             if y is not None:
                 kind[k] = 3
                 explicit[k] = T @ y

@@ -303,6 +303,10 @@ def test_cli_json_plot_and_errors(tmp_path, monkeypatch, capsys):
     for key in ("n", "d", "k", "metric", "skewness", "antihub_occurrence", "hub_occurrence", "robinhood", "theory"):
         assert key in out
     assert (out["n"], out["d"], out["k"], out["metric"]) == (400, 48, 10, "cosine")
+    assert "w_plug_in_for_this_draw" in out["theory"] and "limit" not in out["theory"]
+    code = _cli(monkeypatch, ["hubness", str(tmp_path / "emb.safetensors"), "-k", "10", "--w", "0.0", "--json",
+                              "--quiet"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["theory"]["limit"]["w"] == 0.0
     assert png.stat().st_size > 1000
     code = _cli(monkeypatch, ["hubness", str(tmp_path / "emb.safetensors"), "-k", "400", "--quiet"])
     err = capsys.readouterr().err

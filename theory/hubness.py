@@ -281,8 +281,8 @@ NULL_MODEL = Derivation(
     "hubness-null-model",
     statement="With w = 0 every point has p = q: N_k ~ Bin(m, q), skewness (1−2q)/√(m q (1−q)) "
               "(→ 1/√k for small q) and antihub fraction (1 − q)^m (→ e^{−k}). The probe's skewness "
-              "verdict threshold is twice the null skewness, 2(1−2q)/√(m q (1−q)) → 2/√k: 1/√k is what a "
-              "null draw's S is (it exceeds it about half the time), 2/√k the margin above it.",
+              "verdict threshold is twice the null skewness, 2(1−2q)/√(m q (1−q)) → 2/√k: 1/√k is the null's "
+              "own skewness (a null draw scatters around it, so it cannot be a threshold), 2/√k a margin above it.",
     assumptions=["w = 0 (constant norms: Rademacher coordinates, cosine on Gaussian data, "
                  "centred queries)"],
     source="derived for attnprobe (shared/notes/hubness.md (d)); Low et al. 2013 read hubness as a "
