@@ -45,9 +45,9 @@ def test_query_key_limit_law(claim):
     claim.seed(0)
     claim.dtype = "float64 (law); float32 pass, float64-certified (control)"
     keys, queries = _qk(0)
-    r = H.probe(keys, queries, k=K, metric="dot", seed=0, dtype="float64")
+    r = H.probe(keys, queries, k=K, metric="dot", seed=0, dtype="float64", w=0.8)  # the premise's w = ‖μ_q‖/√d
     lim = r.theory["limit"]
-    claim.close("w estimated from the moments vs ‖μ_q‖/√d", r.theory["w"], 0.8, rtol=0.05)
+    claim.close("w estimated from the moments vs ‖μ_q‖/√d", r.theory["w_plug_in_for_this_draw"], 0.8, rtol=0.05)
     claim.close("antihub occurrence vs limit law", r.antihub_occurrence, lim["antihub"], atol=0.03)
     claim.close("Robin Hood vs limit law", r.robinhood, lim["robinhood"], atol=0.03)
     # control: centred queries (μ_q = 0) break the premise; the same check against the w = 0.8 law fails

@@ -25,8 +25,22 @@ deterministically (the order *within* a row's top k is by pass score for rows of
 
 Measures: biased k-skewness (E(N−μ)³/σ³, as ``scipy.stats.skew``), antihub occurrence
 #{N = 0}/n, hub occurrence Σ_{N ≥ 2N̄} N / ΣN, Robin Hood ½Σ|N−N̄|/ΣN, Gini, and the
-centrality Spearman(N_k, ‖y − ȳ‖). Theory (``theory/hubness.py``): the limit law with w
-estimated from the data's moments, and the null model w = 0.
+centrality Spearman(N_k, ‖y − ȳ‖).
+
+Theory (``theory/hubness.py``; every number below is a registered prediction evaluated
+here, the 1-D integrals by quadrature):
+
+* ``null``: the w = 0 model, N_k ~ Bin(m, q). It depends on (m, q) only: a prediction.
+* ``w`` / ``limit``: the d → ∞ limit law at a *stated* w (``probe(..., w=...)``, e.g.
+  ``w_from_kurtosis`` of the distribution the points were drawn from, or ‖μ_q‖/(σ_z√d)):
+  a prediction under that premise.
+* ``w_plug_in_for_this_draw`` / ``limit_plug_in_for_this_draw``: the same formulas with w
+  from the second and fourth moments of the very draw that was measured. Not a
+  prediction: a plug-in reading of this draw (it uses its moments, not its N_k).
+
+A non-finite number met on the way (norms, pass or float64 scores, the statistics, w, the
+theory's integrals) raises :class:`probes.errors.Diverged` naming the subject: no verdict
+is read from NaN/Inf.
 """
 from __future__ import annotations
 
@@ -34,13 +48,17 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from probes.errors import InputError, require_finite
+from probes._lazy import lazy_import
+from probes.errors import InputError, check_finite, require_finite
 from probes.result import Result
+
+th = lazy_import("theory.hubness")
 
 __all__ = ["METRICS", "VERDICTS", "KNN", "HubnessResult", "knn", "k_occurrence", "measures",
            "limit_law", "null_law", "estimate_w", "probe", "synthetic", "load_matrix",
@@ -405,17 +423,28 @@ def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
     return take.nonzero()[:, 1].reshape(len(s), k)
 
 
+def _check_space(space: _Space, subject: str) -> None:
+    """The float64 squared norms the scores are built from must be finite (finite input can overflow)."""
+    hint = "the data overflow float64 when squared; rescale them (every ranking is scale-invariant)"
+    check_finite(subject, "squared norms of the keys", torch.cat([space.sq_keys, space.beta64]), hint)
+    if not space.self_mode:
+        check_finite(subject, "squared norms of the queries", torch.cat([space.sq_queries, space.pass_offset]), hint)
+
+
 def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
         device="cpu", block: int = 4096, key_bias=None, progress: bool = False,
-        _space: _Space | None = None) -> KNN:
+        _space: _Space | None = None, subject: str = "keys") -> KNN:
     """Exact top-k (self excluded when ``queries`` is None), float64-certified, index tie-break.
 
     ``key_bias`` (n_keys,) is added to β_y (used by CSLS). See the module docstring.
+    ``subject`` names the data in errors: a non-finite norm, pass score or float64 score raises
+    :class:`probes.errors.Diverged` (e.g. a float32 pass that overflows).
     """
     if metric not in METRICS:
         raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
     dt = _as_dtype(dtype)
     sp_ = _space or _Space(_as_matrix("keys", keys), None if queries is None else _as_matrix("queries", queries), metric)
+    _check_space(sp_, subject)
     nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
     avail = nk - 1 if sp_.self_mode else nk
     if not isinstance(k, (int, np.integer)) or k < 1:
@@ -426,6 +455,8 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     if block < 1:
         raise InputError(f"block = {block}: must be ≥ 1")
     bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
+    if bias64 is not None:
+        check_finite(subject, "key bias of the ranking", bias64)
     dev = torch.device(device)
     A, B = sp_.augmented(dt, dev, bias64)
     width = min(2 * k, avail)
@@ -441,6 +472,8 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     cand_v, cand_i = _scan(A, B, lambda G, *_: G, width, sp_.self_mode, block, progress, "k-NN", transposed)
     del A, B
     cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
+    check_finite(subject, f"k-NN pass scores ({str(dt).replace('torch.', '')})", cand_v,
+                 "the pass overflowed; use dtype='float64' or rescale the data (every ranking is scale-invariant)")
 
     # float64 certification of each row's candidate set: the pass score is the exact similarity
     # up to rounding, bounded by (d + 6)·u·(sum of the magnitudes of its terms)
@@ -451,6 +484,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     # plus the float64 re-score's own rounding (it works on the uncentred data)
     raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
     tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
+    check_finite(subject, "rounding bound of the k-NN pass", tol)
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
     bad_rows = []
@@ -483,13 +517,15 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         sel = _select_topk(s64, k)
         ss, si = _order_exact(s64.gather(1, sel), sel)
         out_i[rows], out_s[rows] = si, ss
+    check_finite(subject, "float64 k-NN scores", out_s)
     return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows))
 
 
 def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
-                 device="cpu", block: int = 4096, progress: bool = False) -> np.ndarray:
+                 device="cpu", block: int = 4096, progress: bool = False, subject: str = "keys") -> np.ndarray:
     """N_k of every key (int64 array); self excluded in self mode. See :func:`knn`."""
-    res = knn(keys, queries, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress)
+    res = knn(keys, queries, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress,
+              subject=subject)
     return torch.bincount(res.indices.flatten(), minlength=res.n_keys).numpy()
 
 
@@ -524,49 +560,59 @@ def _integrate(f, lo=-10.0, hi=10.0) -> float:
     return val
 
 
-def limit_law(w: float, m: int, q: float, k: int | None = None) -> dict:
-    """The d → ∞ law (theory ``hubness-limit-law``): skewness, antihub, Robin Hood.
+def _centre(centre) -> tuple[float, int]:
+    """(N̄, ⌊N̄⌋) for the Robin Hood integral; exact for an integer or a Fraction."""
+    c = Fraction(centre) if isinstance(centre, (int, np.integer, Fraction)) else centre
+    if not (c > 0 and math.isfinite(float(c))):
+        raise InputError(f"centre N̄ = {centre!r}: must be a positive finite number")
+    return float(c), int(math.floor(c))
 
-    1-D integrals over a ~ N(0, 1) of the lambdified integrands; ``k`` (an integer, the
-    centre N̄ = mq) enables the Robin Hood integral.
+
+def limit_law(w: float, m: int, q: float, centre=None) -> dict:
+    """The d → ∞ law (theory ``hubness-limit-law``) at w: skewness, antihub, Robin Hood.
+
+    1-D integrals over a ~ N(0, 1) of the lambdified integrands; ``centre`` (the mean
+    occurrence N̄ = m·q: k in self mode, k·n_q/n_k query→key; an int or Fraction keeps ⌊N̄⌋
+    exact) enables the Robin Hood integral.
     """
-    from theory.hubness import LIMIT_LAW as L
-
-    P = [_integrate(lambda a, j=j: L.predict(f"moment_integrand_{j}", a=a, w=w, q=q)) for j in (1, 2, 3)]
+    P = [_integrate(lambda a: th.LIMIT_LAW.predict("moment_integrand_1", a=a, w=w, q=q)),
+         _integrate(lambda a: th.LIMIT_LAW.predict("moment_integrand_2", a=a, w=w, q=q)),
+         _integrate(lambda a: th.LIMIT_LAW.predict("moment_integrand_3", a=a, w=w, q=q))]
     out = {
         "w": float(w),
         "mean_p": P[0],
-        "skewness": float(L.predict("skewness_from_moments", m=m, P1=P[0], P2=P[1], P3=P[2])),
-        "antihub": _integrate(lambda a: L.predict("antihub_integrand", a=a, w=w, q=q, m=m)),
+        "skewness": float(th.LIMIT_LAW.predict("skewness_from_moments", m=m, P1=P[0], P2=P[1], P3=P[2])),
+        "antihub": _integrate(lambda a: th.LIMIT_LAW.predict("antihub_integrand", a=a, w=w, q=q, m=m)),
         "robinhood": None,
     }
-    if k is not None:
-        p_of = L.function("p")
-        mad = L.function("abs_dev_given_p")
-        phi = lambda a: math.exp(-a * a / 2) / math.sqrt(2 * math.pi)  # noqa: E731 (the N(0,1) weight)
-        out["robinhood"] = _integrate(lambda a: phi(a) * mad(p_of(a, w, q), m, k)) / (2 * k)
+    if centre is not None:
+        c, kk = _centre(centre)
+        f = th.LIMIT_LAW.function("robinhood_integrand")
+        out["robinhood"] = _integrate(lambda a: f(a, w, q, m, c, kk))
+    check_finite(f"limit law at w = {float(w):.4g}", "its integrals",
+                 [v for v in out.values() if v is not None])
     return out
 
 
-def null_law(m: int, q: float, k: int | None = None) -> dict:
-    """The w = 0 null (theory ``hubness-null-model``); Robin Hood via the limit law at w = 0."""
-    from theory.hubness import NULL_MODEL as N0
-
-    out = {"w": 0.0, "skewness": float(N0.predict("skewness", m=m, q=q)),
-           "antihub": float(N0.predict("antihub", m=m, q=q)), "robinhood": None}
-    if k is not None:
-        out["robinhood"] = limit_law(0.0, m, q, k)["robinhood"]
+def null_law(m: int, q: float, centre=None) -> dict:
+    """The w = 0 null (theory ``hubness-null-model``); Robin Hood via the limit law at w = 0; the
+    skewness verdict threshold (twice the null skewness, → 2/√k)."""
+    out = {"w": 0.0, "skewness": float(th.NULL_MODEL.predict("skewness", m=m, q=q)),
+           "antihub": float(th.NULL_MODEL.predict("antihub", m=m, q=q)), "robinhood": None,
+           "skewness_hub_threshold": float(th.NULL_MODEL.predict("skewness_hub_threshold", m=m, q=q))}
+    if centre is not None:
+        out["robinhood"] = limit_law(0.0, m, q, centre)["robinhood"]
+    check_finite("null model", "its values", [v for v in out.values() if v is not None])
     return out
 
 
 def estimate_w(space: _Space) -> float:
-    """w² = Var_y(per-key term) / Var(per-pair term) from the data's moments.
+    """w² = Var_y(per-key term) / Var(per-pair term) from the moments of *these* points (a plug-in
+    estimate for this draw, not a prediction: theory's w is a parameter of the distribution).
 
     Per-key term α⟨μ_q, y⟩ − β_y, per-pair term α⟨q − μ_q, y − ȳ⟩ with variance
-    α² tr(Σ_q Σ_k) (theory ``hubness-ranking-key`` / ``hubness-query-key``).
+    α² tr(Σ_q Σ_k) (theory ``hubness-ranking-key`` / ``hubness-query-key``, ``w_from_moments``).
     """
-    from theory.hubness import QUERY_KEY
-
     K, Q = space.keys64, space.queries64
     mu_q = Q.mean(0)
     c = space.alpha * (K @ mu_q) - space.beta64
@@ -579,14 +625,14 @@ def estimate_w(space: _Space) -> float:
         tr = float(((Qc @ Kc.T) ** 2).mean())
     if tr <= 0:
         return 0.0
-    return float(QUERY_KEY.predict("w_from_moments", offset_var=float(c.var(unbiased=False)) / space.alpha**2,
+    return float(th.QUERY_KEY.predict("w_from_moments", offset_var=float(c.var(unbiased=False)) / space.alpha**2,
                                    trace_sq_sk=tr))
 
 
 # ----------------------------------------------------------------------------------
 # hubness reduction
 # ----------------------------------------------------------------------------------
-def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress) -> torch.Tensor:
+def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress, subject="keys") -> torch.Tensor:
     """CSLS (Conneau et al. 2018) generalised to the metric: rank by 2 sim(x,y) − r(y).
 
     r(y) = mean similarity of y to its k nearest of the other side; as a per-key term it
@@ -597,12 +643,12 @@ def _csls_bias(space: _Space, base: KNN, k: int, dtype, device, block, progress)
     else:  # the same space with the roles swapped: keys rank queries
         rev = space.swapped()
         back = knn(None, None, k=min(k, len(rev.keys_x)), metric=space.metric, dtype=dtype, device=device,
-                   block=block, progress=progress, _space=rev)
+                   block=block, progress=progress, _space=rev, subject=f"{subject} (queries ranked by the keys)")
         r = back.scores.mean(1)
     return r / 2
 
 
-def _mp_occurrence(space: _Space, k: int, dtype, device, block, progress) -> np.ndarray:
+def _mp_occurrence(space: _Space, k: int, dtype, device, block, progress, subject="keys") -> np.ndarray:
     """Mutual proximity, Gaussian (Schnitzer et al. 2012): rank by log P(D_x > d) + log P(D_y > d).
 
     d = ‖x − y‖ (euclidean), 1 − cos (cosine) or −⟨x, y⟩ (dot); μ, σ of each point's
@@ -638,6 +684,8 @@ def _mp_occurrence(space: _Space, k: int, dtype, device, block, progress) -> np.
     mu_q, mu_k = s1q / nq_other, s1k / nk_other
     sd_q = (s2q / nq_other - mu_q**2).clamp_min(1e-30).sqrt()
     sd_k = (s2k / nk_other - mu_k**2).clamp_min(1e-30).sqrt()
+    check_finite(subject, f"mutual-proximity distance moments ({str(dt).replace('torch.', '')})",
+                 torch.cat([mu_q, sd_q, mu_k, sd_k]), "use dtype='float64' or rescale the data")
     from torch.special import log_ndtr
 
     def score(G, i0, i1, j0, j1):  # rows are queries (in self mode mu_q is mu_k)
@@ -693,11 +741,20 @@ def _verdict(rh: float, null_rh: float, lim_rh: float, w: float) -> str:
 
 def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: int = 0,
           dtype="float32", device="cpu", block: int = 4096, reduce=(), theory: bool = True,
-          progress: bool = False) -> HubnessResult:
+          w: float | None = None, progress: bool = False, subject: str = "keys") -> HubnessResult:
     """Measure hubness of ``keys`` (self mode) or of keys ranked by ``queries``.
 
     ``seed`` is recorded (the probe itself is deterministic; :func:`synthetic` uses it).
     ``reduce``: any of ``"csls"``, ``"mp"``; each reports skewness/antihub/RH after.
+    ``w``: the population w of the premise (e.g. theory ``w_from_kurtosis`` or ``w_isotropic``);
+    with it ``theory["limit"]`` is the limit law's prediction. Without it only the plug-in law of
+    this draw is reported (``limit_plug_in_for_this_draw``, see the module docstring).
+    ``theory=False`` skips the plug-in w and the limit law (the null model is always computed).
+
+    Verdict: with ``theory``, "null-like" when Robin Hood ≤ 1.15 × the null's, "near-limit" when
+    w ≥ 0.1 and Robin Hood ≥ 0.9 × the limit law's (at the stated w, else the plug-in w), else
+    "hubness"; without, "hubness" when the skewness exceeds theory ``skewness_hub_threshold``
+    (twice the null skewness, → 2/√k), else "null-like". ``subject`` names the data in errors.
     """
     t0 = time.perf_counter()
     if metric not in METRICS:
@@ -705,13 +762,16 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
     for r in reduce:
         if r not in REDUCTIONS:
             raise InputError(f"reduce {r!r}: choose from {', '.join(REDUCTIONS)}")
+    if w is not None and not (theory and math.isfinite(w) and w >= 0):
+        raise InputError(f"w = {w!r}: a stated w must be finite and >= 0, and needs theory=True")
     K = _as_matrix("keys", keys)
     Q = None if queries is None else _as_matrix("queries", queries)
     if Q is not None and Q.shape[1] != K.shape[1]:
         raise InputError(f"queries have d = {Q.shape[1]} but keys have d = {K.shape[1]}; "
                          "both must live in the same space (project them first)")
     space = _Space(K, Q, metric)
-    base = knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress, _space=space)
+    base = knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress, _space=space,
+               subject=subject)
     N = torch.bincount(base.indices.flatten(), minlength=len(K)).numpy()
     meas = measures(N)
     from scipy.stats import spearmanr
@@ -720,30 +780,37 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
     dist_mean = (K64 - K64.mean(0)).norm(dim=1).numpy()
     del K64
     cen = float(spearmanr(N, dist_mean).statistic) if np.ptp(N) > 0 and np.ptp(dist_mean) > 0 else 0.0
-    nq = len(space.queries_x)
+    check_finite(subject, "k-occurrence statistics (skewness, antihub, hub, Robin Hood, Gini, centrality)",
+                 [*meas.values(), cen])
+    nq, nk = len(space.queries_x), len(K)
     m = nq - 1 if space.self_mode else nq
-    q = k / (len(K) - 1 if space.self_mode else len(K))
-    centre_int = k if (space.self_mode or nq == len(K)) else None
-    th: dict = {"m": m, "q": q}
+    q = k / (nk - 1 if space.self_mode else nk)
+    centre = Fraction(k) if space.self_mode else Fraction(k * nq, nk)   # N̄ = m q
+    null = null_law(m, q, centre)
+    out: dict = {"m": m, "q": q, "centre": float(centre), "null": null}
     if theory:
-        w = estimate_w(space)
-        lim = limit_law(w, m, q, centre_int)
-        nul = null_law(m, q, centre_int)
-        th.update({"w": w, "limit": lim, "null": nul})
-        verdict = _verdict(meas["robinhood"], nul["robinhood"] or 0.0,
-                           lim["robinhood"] if lim["robinhood"] is not None else math.inf, w)
+        w_hat = estimate_w(space)
+        check_finite(subject, "w from the moments of this draw", w_hat)
+        out["w_plug_in_for_this_draw"] = w_hat
+        out["limit_plug_in_for_this_draw"] = limit_law(w_hat, m, q, centre)
+        if w is not None:
+            out["w"] = float(w)
+            out["limit"] = limit_law(float(w), m, q, centre)
+        law, w_used = (out["limit"], float(w)) if w is not None else (out["limit_plug_in_for_this_draw"], w_hat)
+        verdict = _verdict(meas["robinhood"], null["robinhood"], law["robinhood"], w_used)
     else:
-        verdict = "hubness" if meas["skewness"] > 2 / math.sqrt(k) else "null-like"
+        verdict = "hubness" if meas["skewness"] > null["skewness_hub_threshold"] else "null-like"
     reds = {}
     for r in reduce:
         if r == "csls":
-            bias = _csls_bias(space, base, k, dtype, device, block, progress)
+            bias = _csls_bias(space, base, k, dtype, device, block, progress, subject)
             Nr = torch.bincount(knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block,
-                                    key_bias=bias, progress=progress, _space=space).indices.flatten(),
+                                    key_bias=bias, progress=progress, _space=space, subject=subject).indices.flatten(),
                                 minlength=len(K)).numpy()
         else:
-            Nr = _mp_occurrence(space, k, dtype, device, block, progress)
+            Nr = _mp_occurrence(space, k, dtype, device, block, progress, subject)
         mr = measures(Nr)
+        check_finite(subject, f"k-occurrence statistics after {r}", list(mr.values()))
         reds[r] = {"skewness_before": meas["skewness"], "skewness_after": mr["skewness"],
                    "antihub_after": mr["antihub_occurrence"], "robinhood_after": mr["robinhood"]}
     return HubnessResult(
@@ -751,7 +818,7 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         mode="self" if space.self_mode else "query→key",
         skewness=meas["skewness"], skewness_estimator="biased (m3/m2^1.5, scipy.stats.skew default)",
         antihub_occurrence=meas["antihub_occurrence"], hub_occurrence=meas["hub_occurrence"],
-        robinhood=meas["robinhood"], gini=meas["gini"], centrality=cen, theory=th, verdict=verdict,
+        robinhood=meas["robinhood"], gini=meas["gini"], centrality=cen, theory=out, verdict=verdict,
         reductions=reds, histogram=tuple(int(c) for c in np.bincount(N)),
         clear_rows=base.clear_rows, rescored_rows=base.rescored_rows, fallback_rows=base.fallback_rows,
         seed=int(seed),
@@ -849,7 +916,7 @@ def _cmd(args) -> int:
     queries = load_matrix(args.queries, args.queries_key) if args.queries else None
     res = probe(keys, queries, k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
                 device=args.device, block=args.block, reduce=tuple(args.reduce or ()),
-                progress=not args.quiet)
+                w=args.w, progress=not args.quiet, subject=args.file)
     if args.json:
         print(json.dumps(jsonable(res.to_dict()), indent=2))
     else:
@@ -872,6 +939,9 @@ def add_subcommand(subparsers) -> None:
     h.add_argument("-k", type=int, default=10, help="neighbourhood size (default 10)")
     h.add_argument("--metric", choices=METRICS, default="euclidean",
                    help="euclidean (default), cosine, or dot (inner product, e.g. attention logits)")
+    h.add_argument("--w", type=float, default=None, metavar="W",
+                   help="the population w of the premise (e.g. √(κ−1)/2, or ‖μ_q‖/(σ_z√d) for attention): "
+                        "adds the limit law's prediction at W (without it only this draw's plug-in law is shown)")
     h.add_argument("--reduce", action="append", choices=REDUCTIONS,
                    help="also report hubness after CSLS or mutual proximity (repeatable)")
     h.add_argument("--dtype", default="float32", help="pass dtype: float32 (default; float64 re-check) or float64")

@@ -5,6 +5,8 @@ as unargmaxable unless ``ties="tolerant"``). Criterion (theory/unargmaxable.py, 
 unargmaxable iff some alpha in the simplex over i != k has sum alpha_i w_i = w_k and
 sum alpha_i b_i >= b_k. Every verdict carries a certificate: a witness x for argmaxable tokens,
 a convex combination alpha for unargmaxable ones; :func:`verify` re-checks them in float64.
+A non-finite number met on the way (row covariance, margins, LP/NNLS weights, certificate
+residuals) raises :class:`probes.errors.Diverged` naming the head: no verdict is read from NaN/Inf.
 
 Pipeline (Grivas et al. 2022, arXiv 2203.06462, do the last step per token with a box-bounded LP):
 
@@ -35,11 +37,15 @@ from typing import Any
 
 import numpy as np
 
-from probes.errors import InputError, require_finite
+from probes._lazy import lazy_import
+from probes.errors import InputError, check_finite, require_finite
 from probes.result import Result, jsonable
 
+th = lazy_import("theory.unargmaxable")
+
 __all__ = ["UnargmaxableResult", "VerifyResult", "CountResult", "Certificates", "detect", "verify",
-           "box_detect", "expected_count", "gaussian_head", "trained_like_head", "load_head", "add_subcommand"]
+           "box_detect", "expected_count", "expected_facets", "expected_vertices", "expected_argmaxable",
+           "gaussian_head", "trained_like_head", "load_head", "add_subcommand"]
 
 VERDICTS = ("certified", "uncertified")
 _LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
@@ -135,8 +141,8 @@ class CountResult(Result):
     mean_argmaxable: float
     sem: float
     expected: float
-    z_score: float
-    verdict: str  # "agrees" (|z| <= 4) or "disagrees"
+    z_score: float | None   # (mean - expected) / sem; None when sem = 0 (every trial gave the same count)
+    verdict: str  # "agrees" (|mean - expected| <= 4 sem) or "disagrees"
     seed: int
     dtype: str
     device: str
@@ -197,23 +203,27 @@ def _progress(iterable, total, desc, enabled):
 
 
 # -- whitening -----------------------------------------------------------------------------------------
-def _whiten(W: np.ndarray):
+def _whiten(W: np.ndarray, subject: str = "head"):
     """Z = (W - mu) T with T = U diag(lambda^-1/2) over the non-null eigen-directions of the covariance."""
     V, d = W.shape
     mu = W.mean(axis=0)
     Wc = W - mu
-    C = (Wc.T @ Wc) / V
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
+        C = (Wc.T @ Wc) / V
+    check_finite(subject, "row covariance (whitening)", C,
+                 "the weights overflow float64 when squared; rescale W and b (the verdicts are scale-invariant)")
     evals, evecs = np.linalg.eigh(C)
     top = float(evals.max()) if evals.size else 0.0
     keep = evals > max(top, 0.0) * (d * 4 * np.finfo(np.float64).eps) if top > 0 else np.zeros(d, bool)
     T = evecs[:, keep] / np.sqrt(evals[keep])
     Z = Wc @ T
     del Wc
+    check_finite(subject, "whitened rows", Z)
     return Z, T, None
 
 
 # -- stage: GEMM self-witness --------------------------------------------------------------------------
-def _self_witness(Z, bb, tdtype, device, block, progress):
+def _self_witness(Z, bb, tdtype, device, block, progress, subject="head"):
     """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound."""
     import torch
 
@@ -248,6 +258,8 @@ def _self_witness(Z, bb, tdtype, device, block, progress):
     gamma = r * u / (1 - r * u)
     bound = 2 * gamma * (ymax * ynorm + ynorm ** 2)
     low = (self_dot - colmax - bound).cpu().numpy()           # rigorous lower bound of min_i (z_k - z_i).y_k
+    check_finite(subject, f"self-witness margins ({str(tdtype).replace('torch.', '')} GEMM)", low,
+                 "try dtype='float64'")
     ok = low > 0
     scale = np.ones(V)
     if bb is not None:
@@ -357,7 +369,7 @@ def _braid(Z, bb, idx, patience, device, batch, progress):
 
 
 # -- stage: constraint-generation LP ---------------------------------------------------------------------
-def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=40, stats=None, seed_rows=None):
+def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=40, stats=None, seed_rows=None, subject="head"):
     """max s s.t. (z_i - z_k).x + s <= b_k - b_i (i in S), s <= 1; grow S with violated rows.
     S starts with the top rows at x0 plus as many random rows: in whitened coordinates a random set of
     a few r rows surrounds the centroid, so an interior token's alpha is usually found in the first round.
@@ -401,6 +413,7 @@ def _lp_token(k, Z, bb, x0, rows, rng, max_rounds=40, stats=None, seed_rows=None
             if stats is not None:
                 stats[f"lp_status_{res.status}"] = stats.get(f"lp_status_{res.status}", 0) + 1
             return None
+        check_finite(subject, f"LP solution for token {k}", np.append(res.x, res.ineqlin.marginals))
         s_opt = -res.fun
         if s_opt <= 1e-9:
             alpha = -np.asarray(res.ineqlin.marginals)
@@ -454,7 +467,7 @@ def _nnls_token(k, Z, bb, S):
     return S, a
 
 
-def _tolerant_lp(k, Z, bb):
+def _tolerant_lp(k, Z, bb, subject="head"):
     """Tie-tolerant reading: max min(1, sum_i m_i) over {m_i = (z_k - z_i).x + b_k - b_i >= 0}.
     A positive optimum is a weak witness: k is a maximiser and beats at least one row strictly."""
     from scipy.optimize import linprog
@@ -472,6 +485,7 @@ def _tolerant_lp(k, Z, bb):
                   options=_LP_OPTIONS)
     if res.status != 0:
         return None
+    check_finite(subject, f"tie-tolerant LP solution for token {k}", res.x)
     x = res.x[:r]
     val = float(D.sum(axis=0) @ x + g.sum())
     return x if val > 1e-9 else None
@@ -583,13 +597,14 @@ def _alpha_ok(W, b, k, idx, w, tol):
 # -- the detector --------------------------------------------------------------------------------------
 def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int = 0, dtype="float32",
            device: str = "cpu", block: int = 1024, patience: int = 40, lp_rows: int | None = None,
-           cert_tol: float = 1e-9, progress: bool = False) -> UnargmaxableResult:
+           cert_tol: float = 1e-9, progress: bool = False, subject: str = "head") -> UnargmaxableResult:
     """Find every unargmaxable token of softmax(W x + b), with a certificate for each verdict.
 
     ``dtype`` is the precision of the GEMM self-witness pass (its error bound follows it); all other
     stages and every certificate are float64. ``method``: auto | hull (qhull, rank + bias <= 4) | lp (no qhull).
     ``ties``: strict (ties are unargmaxable) | tolerant (a token that can tie for the max, beating at
-    least one row, counts as argmaxable)."""
+    least one row, counts as argmaxable). ``subject`` names the head in errors: a non-finite covariance,
+    margin or certificate residual raises :class:`probes.errors.Diverged` (no verdict from NaN/Inf)."""
     import torch
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -604,7 +619,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     has_bias = b is not None and float(np.ptp(b)) > 0
     bb = (b - b.max()) if has_bias else None
     tick0 = time.perf_counter()
-    Z, T, _Wc = _whiten(W)
+    Z, T, _Wc = _whiten(W, subject)
     r = Z.shape[1]
     kind = np.full(V, -1, np.int8)
     scale = np.ones(V)
@@ -623,10 +638,12 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     Y = np.zeros((V, r), np.float32)
 
     def take_alpha(k, idx, w, stage):
+        check_finite(subject, f"{stage} convex-combination weights of token {k}", np.asarray(w, float))
         pol = _polish_alpha(W, k, np.asarray(idx), np.asarray(w, float))
         if pol is None:
             return False
-        ok, _res, _gap = _alpha_ok(W, b, k, pol[0], pol[1], cert_tol)
+        ok, res, gap = _alpha_ok(W, b, k, pol[0], pol[1], cert_tol)
+        check_finite(subject, f"{stage} certificate residual of token {k}", [res, gap])
         if ok:
             kind[k] = 2
             alphas[k] = (pol[0].astype(np.int64), pol[1])
@@ -635,7 +652,9 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
 
     def take_witness(k, y, stage):
         x = T @ y
-        if _witness_margin(W, b, k, x) > 0:
+        margin = _witness_margin(W, b, k, x)
+        check_finite(subject, f"{stage} witness margin of token {k}", margin)
+        if margin > 0:
             kind[k] = 1
             explicit[k] = x
             stages[stage] += 1
@@ -673,7 +692,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             if method == "lp":
                 ok, sc = np.zeros(V, bool), np.ones(V)
             else:
-                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress)
+                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress, subject)
             kind[ok], scale[ok] = 0, sc[ok]
             stages["self_witness"] = int(ok.sum())
             todo = np.flatnonzero(~ok)
@@ -702,7 +721,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             if done:
                 continue
             out = _lp_token(k, Z, bb, x_last.get(k, Z[k]).copy(), rows, rng, stats=stages,
-                            seed_rows=np.fromiter(rivals.get(k, ()), dtype=np.int64))
+                            seed_rows=np.fromiter(rivals.get(k, ()), dtype=np.int64), subject=subject)
             if out is None:
                 continue
             if out[0] == "witness":
@@ -712,7 +731,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         lap("lp")
     if ties == "tolerant":
         for k in np.flatnonzero(kind == 2).tolist():
-            y = _tolerant_lp(k, Z, bb)
+            y = _tolerant_lp(k, Z, bb, subject)
             if y is not None:
                 kind[k] = 3
                 explicit[k] = T @ y
@@ -743,10 +762,12 @@ def _witness_margin(W, b, k, x) -> float:
 
 # -- verification ----------------------------------------------------------------------------------------
 def verify(result: UnargmaxableResult, W, b=None, *, sample: int | None = None, seed: int = 0,
-           tol: float = 1e-9, block: int = 512) -> VerifyResult:
+           tol: float = 1e-9, block: int = 512, subject: str = "head") -> VerifyResult:
     """Re-check certificates on the original (W, b) in float64: witness margins with a rounding bound,
     alpha >= 0, sum alpha = 1, ||sum alpha_i w_i - w_k||_inf and sum alpha_i b_i - b_k (relative to the scale
-    of W and b). ``sample`` checks that many random witnesses (all alphas are always checked)."""
+    of W and b). ``sample`` checks that many random witnesses (all alphas are always checked).
+    A non-finite witness, margin, weight or residual raises :class:`probes.errors.Diverged` naming
+    ``subject`` and the token (a NaN comparison would otherwise pass silently)."""
     t0 = time.perf_counter()
     W, b = _check_input(W, b)
     c = result.certificates
@@ -764,6 +785,7 @@ def verify(result: UnargmaxableResult, W, b=None, *, sample: int | None = None, 
     for s in range(0, wit.size, block):
         ks = wit[s:s + block]
         X = np.stack([c.witness(int(k)) for k in ks], axis=1)  # d x B
+        check_finite(subject, f"witnesses of tokens {int(ks[0])}..{int(ks[-1])}", X)
         Lg = W @ X
         if b is not None:
             Lg += b[:, None]
@@ -772,11 +794,13 @@ def verify(result: UnargmaxableResult, W, b=None, *, sample: int | None = None, 
         Lg[ks, cols] = -np.inf
         marg = selfv - Lg.max(axis=0)
         bound = 8 * (d + 2) * u * (wabs * np.abs(X).max(axis=0) + babs)
+        check_finite(subject, f"witness margins of tokens {int(ks[0])}..{int(ks[-1])}", np.stack([marg, bound]))
         bad = marg <= bound
         failed += ks[bad].tolist()
         min_margin = min(min_margin, float((marg / np.maximum(np.abs(selfv), 1e-300)).min()))
     for k in np.flatnonzero(c.kind == 3).tolist():  # weak witnesses: a maximiser that beats some row
         z = W @ c.explicit[k] + (b if b is not None else 0)
+        check_finite(subject, f"logits at the weak witness of token {k}", z)
         zk = z[k]
         z[k] = -np.inf
         sc = max(np.abs(z[np.isfinite(z)]).max(), abs(zk), 1e-300)
@@ -786,7 +810,9 @@ def verify(result: UnargmaxableResult, W, b=None, *, sample: int | None = None, 
     n_alpha = 0
     for k in np.flatnonzero(c.kind == 2).tolist():
         idx, w = c.alpha[k]
+        check_finite(subject, f"convex-combination weights of token {k}", w)
         ok, res, gap = _alpha_ok(W, b, k, idx, w, tol)
+        check_finite(subject, f"certificate residual of token {k}", [res, gap])
         n_alpha += 1
         max_res, min_gap = max(max_res, res), min(min_gap, gap)
         if not ok:
@@ -864,14 +890,57 @@ def trained_like_head(V: int, d: int, *, n_planted: int = 20, bias: bool = False
     return W.astype(dtype), (b.astype(dtype) if b is not None else None), planted
 
 
+# -- expected counts: the theory's integrands and prefactors, integrated here ---------------------------
+def _quad(f, *args) -> float:
+    """int_R f(z, *args) dz by scipy quadrature (the integrand is a lambdified theory prediction)."""
+    from scipy import integrate
+
+    val, _err = integrate.quad(lambda z: float(f(z, *args)), -math.inf, math.inf, limit=200, epsabs=1e-13,
+                               epsrel=1e-11)
+    check_finite(f"iid Gaussian rows, arguments {args}", "expected-count quadrature", val)
+    return float(val)
+
+
+def expected_facets(n: int, d: int) -> float:
+    """E f_{d-1} of the hull of n iid N(0, I_d) points (d <= 4): theory GAUSSIAN ``facet_prefactor`` (2 C(n,d))
+    times the quadrature of ``facet_integrand`` (phi(z) Phi(z/sqrt d)^(n-d))."""
+    if d < 1 or n < d + 1 or d > th.MAX_VERTEX_DIM:
+        raise InputError(f"expected_facets: need 1 <= d <= {th.MAX_VERTEX_DIM} and n >= d + 1, got n={n}, d={d}")
+    prefactor = float(th.GAUSSIAN.predict("facet_prefactor", n=n, d=d))
+    return prefactor * _quad(th.GAUSSIAN.function("facet_integrand"), n, d)
+
+
+def expected_vertices(n: int, d: int) -> float:
+    """E_d(n), expected hull vertices of n iid N(0, I_d) points (d <= 4): theory ANGLES
+    sum_{j = d-1, d-3, ...} vertex_prefactor(n, j) * int angle_integrand(z, n, j) dz, the integrals by quadrature.
+    n <= d + 1 points are affinely independent almost surely: all n are vertices."""
+    if d < 1 or n < 1:
+        raise InputError(f"expected_vertices: need n >= 1 and d >= 1, got n={n}, d={d}")
+    if d > th.MAX_VERTEX_DIM:
+        raise InputError(f"expected_vertices: d={d}: implemented for d <= {th.MAX_VERTEX_DIM} "
+                         "(internal angles of regular simplices)")
+    if n <= d + 1:
+        return float(n)
+    prefactor, integrand = th.ANGLES.function("vertex_prefactor"), th.ANGLES.function("angle_integrand")
+    return float(sum(float(prefactor(n, j)) * _quad(integrand, n, j) for j in range(d - 1, -1, -2)))
+
+
+def expected_argmaxable(n: int, d: int, bias: bool) -> float:
+    """Expected argmaxable tokens among n iid Gaussian rows in R^d: E_d(n) without bias; with an independent
+    Gaussian bias theory GAUSSIAN ``argmaxable_with_bias`` (E_{d+1}(n) + E_d(n)) / 2 (lifted upper-hull vertices)."""
+    if not bias:
+        return expected_vertices(n, d)
+    return float(th.GAUSSIAN.predict("argmaxable_with_bias", E_up=expected_vertices(n, d + 1),
+                                     E_d=expected_vertices(n, d)))
+
+
 # -- Monte Carlo against the quadrature --------------------------------------------------------------------
 def expected_count(n: int, d: int, *, bias: bool, trials: int = 200, seed: int = 0, rows: str = "gaussian",
                    dtype="float64", device: str = "cpu") -> CountResult:
     """Mean argmaxable count of the detector over ``trials`` heads of n iid N(0, I_d) rows (optionally an
-    N(0, 1) bias) beside theory.unargmaxable.expected_argmaxable(n, d, bias). ``rows="normalized"`` puts the
-    rows on the unit sphere (breaks the Gaussian premise; used as a negative control)."""
-    from theory.unargmaxable import expected_argmaxable
-
+    N(0, 1) bias) beside :func:`expected_argmaxable` (n, d, bias), a prediction for the distribution the heads
+    are drawn from (not computed from the draws). ``rows="normalized"`` puts the rows on the unit sphere (breaks
+    the Gaussian premise; used as a negative control). Verdict: "agrees" iff |mean - expected| <= 4 sem."""
     if rows not in ("gaussian", "normalized"):
         raise InputError(f"rows={rows!r}: use gaussian or normalized")
     if n < 2 or d < 1 or trials < 2:
@@ -879,20 +948,23 @@ def expected_count(n: int, d: int, *, bias: bool, trials: int = 200, seed: int =
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     counts = np.empty(trials)
+    subject = f"iid {'unit-norm' if rows == 'normalized' else 'Gaussian'} heads n={n}, d={d}"
     for t in range(trials):
         W = rng.standard_normal((n, d))
         if rows == "normalized":
             W /= np.linalg.norm(W, axis=1, keepdims=True)
         b = rng.standard_normal(n) if bias else None
-        res = detect(W, b, seed=seed, dtype=dtype, device=device)
+        res = detect(W, b, seed=seed, dtype=dtype, device=device, subject=f"{subject}, trial {t}")
         if not res.certified:
             raise RuntimeError(f"trial {t}: detector left tokens {res.uncertified} uncertified")
         counts[t] = n - res.n_unargmaxable
     exp = expected_argmaxable(n, d, bias)
+    check_finite(subject, "expected argmaxable count (quadrature)", exp)
     mean, sem = float(counts.mean()), float(counts.std(ddof=1) / math.sqrt(trials))
-    z = (mean - exp) / sem if sem > 0 else (0.0 if mean == exp else math.inf)
+    z = (mean - exp) / sem if sem > 0 else None
     return CountResult(n=n, d=d, bias=bias, rows=rows, trials=trials, mean_argmaxable=mean, sem=sem,
-                       expected=exp, z_score=float(z), verdict="agrees" if abs(z) <= 4 else "disagrees",
+                       expected=exp, z_score=None if z is None else float(z),
+                       verdict="agrees" if abs(mean - exp) <= 4 * sem else "disagrees",
                        seed=seed, dtype=str(dtype), device=str(device), seconds=time.perf_counter() - t0)
 
 
@@ -961,7 +1033,7 @@ def _cmd(args) -> int:
         res = box_detect(W, b, args.box, progress=not args.quiet)
     else:
         res = detect(W, b, ties=args.ties, seed=args.seed, dtype=args.dtype, device=args.device,
-                     progress=not args.quiet)
+                     progress=not args.quiet, subject=args.file)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.stats import skew
 
 from probes import hubness as H
-from probes.errors import InputError
+from probes.errors import Diverged, InputError
 from theory import all_derivations
 from theory import hubness as T
 
@@ -214,7 +214,9 @@ def test_probe_verdicts_flip():
     null = H.probe(H.synthetic("rademacher", 1500, 100, seed=0), k=10)
     assert hub.verdict != "null-like" and null.verdict == "null-like"
     assert hub.centrality < -0.5
-    assert hub.theory["limit"]["antihub"] > hub.antihub_occurrence > hub.theory["null"]["antihub"]
+    assert (hub.theory["limit_plug_in_for_this_draw"]["antihub"] > hub.antihub_occurrence
+            > hub.theory["null"]["antihub"])
+    assert "limit" not in hub.theory and "w" not in hub.theory      # no w stated: no prediction at a w
     assert sum(hub.histogram) == 1500
     assert hub.clear_rows + hub.rescored_rows + hub.fallback_rows == 1500
 
@@ -301,6 +303,10 @@ def test_cli_json_plot_and_errors(tmp_path, monkeypatch, capsys):
     for key in ("n", "d", "k", "metric", "skewness", "antihub_occurrence", "hub_occurrence", "robinhood", "theory"):
         assert key in out
     assert (out["n"], out["d"], out["k"], out["metric"]) == (400, 48, 10, "cosine")
+    assert "w_plug_in_for_this_draw" in out["theory"] and "limit" not in out["theory"]
+    code = _cli(monkeypatch, ["hubness", str(tmp_path / "emb.safetensors"), "-k", "10", "--w", "0.0", "--json",
+                              "--quiet"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["theory"]["limit"]["w"] == 0.0
     assert png.stat().st_size > 1000
     code = _cli(monkeypatch, ["hubness", str(tmp_path / "emb.safetensors"), "-k", "400", "--quiet"])
     err = capsys.readouterr().err
@@ -322,7 +328,84 @@ def test_cuda_matches_cpu():
 
 
 def test_euclidean_data_approach_the_limit_law_from_below():
-    """For ℓ2 on i.i.d. normal data the law is an asymptote: antihubs grow with d, below it."""
-    a = {d: H.probe(H.synthetic("normal", 1500, d, seed=0), k=10) for d in (10, 100)}
+    """For ℓ2 on i.i.d. normal data the law (at the population w = √(κ−1)/2 = 1/√2) is an asymptote:
+    antihubs grow with d, below it."""
+    w = T.RANKING_KEY.predict("w_from_kurtosis", kappa=3)
+    a = {d: H.probe(H.synthetic("normal", 1500, d, seed=0), k=10, w=w) for d in (10, 100)}
+    assert a[100].theory["w"] == w and abs(a[100].theory["w_plug_in_for_this_draw"] - w) < 0.1
     assert a[10].antihub_occurrence < a[100].antihub_occurrence < a[100].theory["limit"]["antihub"]
     assert a[10].robinhood < a[100].robinhood < a[100].theory["limit"]["robinhood"]
+
+
+# -- the verdict threshold and the null in query→key mode ----------------------------------------
+def test_skewness_threshold_is_twice_the_null_skewness():
+    """1/√k is the null's skewness itself (a null draw exceeds it about half the time); the verdict
+    threshold is twice it, 2(1−2q)/√(mq(1−q)) → 2/√k (theory hubness-null-model)."""
+    m, k = 99_999, 10
+    nul = H.null_law(m, k / m)
+    assert nul["skewness"] == pytest.approx(1 / math.sqrt(k), rel=1e-3)
+    assert nul["skewness_hub_threshold"] == pytest.approx(2 * nul["skewness"], rel=1e-12)
+    assert nul["skewness_hub_threshold"] == pytest.approx(2 / math.sqrt(k), rel=1e-3)
+    # Rademacher ℓ2 (w = 0) draws sit near the null's S, below the threshold; normal data above it
+    for dist, verdict in (("rademacher", "null-like"), ("normal", "hubness")):
+        r = H.probe(H.synthetic(dist, 1500, 100, seed=3), k=10, theory=False)
+        assert r.verdict == verdict, (dist, r.skewness, r.theory["null"])
+
+
+def test_robin_hood_with_a_fractional_centre_matches_the_binomial():
+    """n_q ≠ n_k: N̄ = k n_q / n_k is not an integer; the Robin Hood integral still holds."""
+    from fractions import Fraction
+
+    from scipy.stats import binom
+
+    m, nk, k = 500, 333, 7
+    q = k / nk
+    centre = Fraction(k * m, nk)
+    j = np.arange(m + 1)
+    mad = float((np.abs(j - float(centre)) * binom.pmf(j, m, q)).sum())
+    assert H.null_law(m, q, centre)["robinhood"] == pytest.approx(mad / (2 * float(centre)), rel=1e-8)
+
+
+def test_centred_queries_read_null_like_when_there_are_more_queries_than_keys():
+    g = torch.Generator().manual_seed(0)
+    K = torch.randn(700, 128, generator=g, dtype=torch.float64)
+    K = K / K.norm(dim=1, keepdim=True)
+    Q = torch.randn(1500, 128, generator=g, dtype=torch.float64)
+    r = H.probe(K, Q, k=5, metric="dot")
+    assert r.theory["centre"] == pytest.approx(5 * 1500 / 700) and r.theory["null"]["robinhood"] > 0
+    assert r.verdict == "null-like"
+    mu = torch.randn(128, generator=g, dtype=torch.float64)
+    u = H.probe(K, Q + mu / mu.norm() * 0.8 * 128 ** 0.5, k=5, metric="dot", w=0.8)
+    assert u.verdict != "null-like" and u.theory["limit"]["w"] == 0.8
+
+
+def test_stated_w_needs_theory():
+    X = H.synthetic("normal", 50, 4, seed=0)
+    with pytest.raises(InputError, match="w = "):
+        H.probe(X, k=3, w=0.5, theory=False)
+    with pytest.raises(InputError, match="w = "):
+        H.probe(X, k=3, w=float("nan"))
+
+
+# -- no verdict from non-finite numbers ----------------------------------------------------------
+def test_overflowing_data_diverge_with_the_subject_named():
+    X = H.synthetic("normal", 200, 16, seed=1)
+    with pytest.raises(Diverged, match="emb: squared norms"):
+        H.probe(X * 1e160, k=5, subject="emb")             # finite input, squares overflow float64
+
+
+def test_float32_pass_overflow_diverges_and_float64_is_exact():
+    X = H.synthetic("normal", 300, 16, seed=2)
+    with pytest.raises(Diverged, match=r"k-NN pass scores \(float32\)"):
+        H.k_occurrence(X * 1e19, k=5, dtype="float32")
+    # rankings are scale-invariant: in float64 the scaled data give the same k-occurrence
+    assert np.array_equal(H.k_occurrence(X * 1e19, k=5, dtype="float64"), H.k_occurrence(X, k=5, dtype="float64"))
+
+
+def test_cli_reports_divergence_in_one_line(tmp_path, capsys):
+    np.save(tmp_path / "big.npy", H.synthetic("normal", 100, 8, seed=0).numpy() * 1e160)
+    import probes.cli as cli
+
+    assert cli.main(["hubness", str(tmp_path / "big.npy"), "-k", "5", "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "big.npy" in err[0] and "not finite" in err[0]

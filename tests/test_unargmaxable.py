@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from scipy.spatial import ConvexHull
 
 from probes import unargmaxable as U
 from probes.cli import main
-from probes.errors import InputError
+from probes.errors import Diverged, InputError
 from theory import unargmaxable as T
 
 DIAMOND = np.array(T.DIAMOND_ROWS, dtype=float)
@@ -35,22 +36,38 @@ def test_derivation_steps_check(d):
 
 
 def test_e2_n4_quadrature_matches_closed_form():
-    assert T.expected_vertices(4, 2) == pytest.approx(T.GAUSSIAN.predict("e2_n4"), rel=1e-10)
+    assert U.expected_vertices(4, 2) == pytest.approx(T.GAUSSIAN.predict("e2_n4"), rel=1e-10)
     # the asymptotic formula is visibly off at small n (why the tests use quadrature)
-    assert abs(T.GAUSSIAN.predict("renyi_sulanke_asymptotic", n=50) - T.expected_vertices(50, 2)) > 0.5
+    assert abs(T.GAUSSIAN.predict("renyi_sulanke_asymptotic", n=50) - U.expected_vertices(50, 2)) > 0.5
+
+
+@pytest.mark.parametrize("n", [5, 12, 200])
+def test_angle_formula_reproduces_the_facet_formulas(n):
+    """Two independent quadratures: E_2 = E f_1 and E_3 = E f_2 / 2 + 2 (the Euler step's prediction)."""
+    assert U.expected_vertices(n, 2) == pytest.approx(U.expected_facets(n, 2), rel=1e-9)
+    e3 = T.GAUSSIAN.predict("vertices_d3_from_facets", F=U.expected_facets(n, 3))
+    assert U.expected_vertices(n, 3) == pytest.approx(e3, rel=1e-9)
+    assert U.expected_vertices(n, 1) == pytest.approx(2.0, rel=1e-9)   # gamma(0, n) = 1/n by quadrature
+
+
+def test_vertex_prefactor_is_stable_at_vocabulary_size():
+    pref = T.ANGLES.function("vertex_prefactor")
+    assert float(pref(50257, 1)) == pytest.approx(50257 * 50256)
+    assert math.isfinite(U.expected_vertices(50257, 2))
 
 
 def test_expected_vertices_rejects_d5():
     with pytest.raises(ValueError, match="d <= 4"):
-        T.expected_vertices(20, 5)
+        U.expected_vertices(20, 5)
 
 
 def test_e4_angle_formula_matches_qhull_monte_carlo():
     rng = np.random.default_rng(0)
     counts = [len(ConvexHull(rng.standard_normal((15, 4))).vertices) for _ in range(1500)]
     sem = np.std(counts) / np.sqrt(len(counts))
-    assert abs(np.mean(counts) - T.expected_vertices(15, 4)) < 4 * sem
-    assert abs(np.mean(counts) - T.expected_facets(15, 4) / 2 - 2) > 4 * sem  # the d = 3 rule does not carry over
+    assert abs(np.mean(counts) - U.expected_vertices(15, 4)) < 4 * sem
+    # the d = 3 rule (simplicial 3-polytopes) does not carry over to d = 4
+    assert abs(np.mean(counts) - T.GAUSSIAN.predict("vertices_d3_from_facets", F=U.expected_facets(15, 4))) > 4 * sem
 
 
 def test_diamond_strict_and_bias_threshold():
@@ -214,3 +231,61 @@ def test_trained_like_planted_rows_found_small():
     r = U.detect(W, b)
     assert set(planted.tolist()) <= set(r.unargmaxable) and r.certified
     assert U.verify(r, W, b).ok
+
+
+# -- no verdict from non-finite numbers -------------------------------------------------------------------
+def test_overflowing_weights_diverge_with_the_subject_named():
+    W, _ = U.gaussian_head(40, 6, seed=0)
+    with pytest.raises(Diverged, match="my-head: row covariance"):
+        U.detect(W * 1e160, subject="my-head")            # finite input, squares overflow float64
+    assert U.detect(W * 1e150).unargmaxable == U.detect(W).unargmaxable   # scale invariance below the limit
+
+
+@pytest.mark.parametrize("d", [2, 6])
+def test_verify_refuses_non_finite_certificates(d):
+    W, b = U.gaussian_head(60, d, bias=True, seed=1)
+    r = U.detect(W, b)
+    c = r.certificates
+    j = next(i for i in range(60) if c.kind[i] in (0, 1))
+    keep = (c.kind[j], c.explicit.get(j))
+    c.explicit[j], c.kind[j] = np.full(d, np.nan), 1         # a NaN witness: NaN <= bound is False, so
+    with pytest.raises(Diverged, match=f"head: witness"):    # without the check it would pass verify
+        U.verify(r, W, b)
+    c.kind[j] = keep[0]
+    if keep[1] is not None:
+        c.explicit[j] = keep[1]
+    if r.unargmaxable:
+        k = r.unargmaxable[0]
+        idx, w = c.alpha[k]
+        c.alpha[k] = (idx, np.full_like(w, np.nan))
+        with pytest.raises(Diverged, match=f"convex-combination weights of token {k}"):
+            U.verify(r, W, b)
+
+
+def test_non_finite_lp_solution_diverges(monkeypatch):
+    import scipy.optimize
+
+    real = scipy.optimize.linprog
+
+    def nan_linprog(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.x = np.full_like(res.x, np.nan)
+        return res
+
+    monkeypatch.setattr(scipy.optimize, "linprog", nan_linprog)
+    W, _ = U.gaussian_head(50, 3, seed=2)
+    with pytest.raises(Diverged, match="LP solution for token"):
+        U.detect(W, method="lp", patience=0)
+
+
+def test_cli_reports_divergence_in_one_line(tmp_path, capsys):
+    W, _ = U.gaussian_head(30, 4, seed=0)
+    np.save(tmp_path / "big.npy", W * 1e160)
+    assert main(["unargmaxable", str(tmp_path / "big.npy"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "big.npy" in err[0] and "not finite" in err[0]
+
+
+def test_count_verdict_uses_a_finite_rule():
+    r = U.expected_count(4, 3, bias=False, trials=3, seed=0)     # V <= d + 1: every trial gives 4
+    assert r.sem == 0 and r.z_score is None and r.expected == 4 and r.verdict == "agrees"
