@@ -26,7 +26,7 @@ from torch import nn
 from probes.designs.zoo import Spec, build, parse, randomize_parameters
 from probes.errors import InputError
 
-__all__ = ["Subject", "load_design", "HFAdapter", "HF_EQUIVALENT"]
+__all__ = ["Subject", "load_design", "import_factory", "HFAdapter", "HF_EQUIVALENT"]
 
 # Hugging Face architectures whose attention matches a zoo row (for the theory column).
 HF_EQUIVALENT = {
@@ -111,6 +111,15 @@ def _infer_d_model(module: nn.Module, given: int | None) -> int:
 
 
 def _import_factory(spec: str):
+    factory = import_factory(spec)
+    try:
+        return factory()
+    except Exception as exc:
+        raise InputError(f"design {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
+
+
+def import_factory(spec: str):
+    """The callable named by ``package.module:factory`` or ``path/to/file.py:factory`` (not called)."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise InputError(f"design {spec!r}: expected package.module:factory or path/to/file.py:factory")
@@ -137,10 +146,7 @@ def _import_factory(spec: str):
     factory = getattr(module, attr)
     if not callable(factory):
         raise InputError(f"design {spec!r}: {attr!r} is not callable")
-    try:
-        return factory()
-    except Exception as exc:
-        raise InputError(f"design {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
+    return factory
 
 
 def _load_checkpoint(path: Path):
