@@ -128,6 +128,12 @@ def probe(stack, *, depths=DEFAULT_DEPTHS, optimizers=OPTIMIZERS, seeds: int = 3
                         notes.append(f"{opt}, N={L}: ‖ΔF‖ = {df * lr:.2e} is within 100 round-offs of ‖F‖ = {f0:.3g} "
                                      f"in {str(dtype).replace('torch.', '')}; use float64 or a larger lr")
                     vals[L].append(df)
+            D.check_all_finite(src.name, f"‖ΔF‖/η ({opt})", [v for L in depths for v in vals[L]])
+            zero = [L for L in depths if min(vals[L]) <= 0]
+            if zero:
+                raise InputError(f"design {src.name!r}: one {opt} step left the output unchanged (‖ΔF‖ = 0) at N = "
+                                 f"{zero[0]}: the step is below the round-off of {str(dtype).replace('torch.', '')}; "
+                                 "use float64 or a larger --ud-lr")
             m, se, _ = D.fit_slopes(depths, [[vals[L][k] for L in depths] for k in range(n_seeds)])
             D.check_all_finite(src.name, f"‖ΔF‖ slope ({opt})", [m, se])
             v, t = D.classify(m, se)
