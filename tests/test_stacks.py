@@ -129,3 +129,22 @@ def test_layernorm_jacobian_is_lemma_3(d, seed, shift):
     expected = math.sqrt(d) / float(y.norm())
     np.testing.assert_allclose(sv[: d - 2].numpy(), expected, rtol=1e-9)
     assert float(sv[d - 2:].abs().max()) < 1e-9 * expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_depth_probes_on_cuda_match_cpu():
+    """The three depth probes give the CPU's figures on CUDA (float64; same seeds, parameters drawn on the CPU)."""
+    from probes import collapse as C
+    from probes import gradient_depth as G
+    from probes import update_depth as U
+
+    kw = dict(seeds=2, d_model=16, n_heads=2, batch=4, tokens=8)
+    for dev_pair in (("cpu", "cuda"),):
+        g = [G.probe("preln", depths=(4, 16), reference=False, device=d, **kw) for d in dev_pair]
+        assert g[1].verdict == g[0].verdict and g[1].slope == pytest.approx(g[0].slope, rel=1e-6, abs=1e-9)
+        u = [U.probe("deepnorm", depths=(4, 16), device=d, **kw) for d in dev_pair]
+        assert u[1].verdict == u[0].verdict
+        for o in u[0].optimizers:
+            assert u[1].slope[o] == pytest.approx(u[0].slope[o], rel=1e-5, abs=1e-7)
+        c = [C.probe("residual", n_layers=16, k_min=3, device=d, **kw) for d in dev_pair]
+        assert c[1].verdict == c[0].verdict and c[1].slope == pytest.approx(c[0].slope, rel=1e-6, abs=1e-9)
