@@ -24,6 +24,10 @@ AUDIT_PROBES: dict[str, str] = {
     "position-counting": "probes.position_counting",
     "entropy": "probes.entropy",
     "norm-invariance": "probes.norm_invariance",
+    # depth probes: zoo stacks (probes.designs.stacks) or a factory file.py:make taking n_layers
+    "gradient-depth": "probes.gradient_depth",
+    "update-depth": "probes.update_depth",
+    "collapse": "probes.collapse",
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.

@@ -14,6 +14,7 @@ Every failure raises :class:`probes.errors.InputError` naming the problem.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import json
@@ -27,7 +28,7 @@ from torch import nn
 from probes.designs.zoo import Spec, build, parse, randomize_parameters
 from probes.errors import InputError
 
-__all__ = ["Subject", "load_design", "HFAdapter", "HF_EQUIVALENT"]
+__all__ = ["Subject", "load_design", "import_factory", "HFAdapter", "HF_EQUIVALENT"]
 
 # Hugging Face architectures whose attention matches a zoo row (for the theory column).
 HF_EQUIVALENT = {
@@ -129,6 +130,15 @@ def _folder_on_path(folder: Path | None):
 
 
 def _import_factory(spec: str):
+    factory = import_factory(spec)
+    try:
+        return factory()
+    except Exception as exc:
+        raise InputError(f"design {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
+
+
+def import_factory(spec: str):
+    """The callable named by ``package.module:factory`` or ``path/to/file.py:factory`` (not called)."""
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise InputError(f"design {spec!r}: expected package.module:factory or path/to/file.py:factory")
@@ -158,11 +168,15 @@ def _import_factory(spec: str):
     factory = getattr(module, attr)
     if not callable(factory):
         raise InputError(f"design {spec!r}: {attr!r} is not callable")
-    try:
+    if folder is None:
+        return factory
+
+    @functools.wraps(factory)
+    def on_path(*args, **kwargs):  # a design file's lazy sibling imports work inside the factory too
         with _folder_on_path(folder):
-            return factory()
-    except Exception as exc:
-        raise InputError(f"design {spec!r}: the factory raised {type(exc).__name__}: {exc}") from exc
+            return factory(*args, **kwargs)
+
+    return on_path
 
 
 def _load_checkpoint(path: Path):

@@ -6,6 +6,13 @@ an absolute encoding may be added to a relative one (``abs+rope``: sinusoidal in
 A lone normaliser name means that normaliser without positions (``softmax1-causal``).
 :data:`ZOO` lists the canonical entries the probe benchmark runs; any name the
 grammar accepts can be built.
+
+Depth stacks (``postln``, ``preln``, ``rmsnorm-preln``, ``deepnorm``, ``deepnorm-su-sgd``,
+``deepnorm-su-adam``, ``deepnorm-su-lamb``, ``residual``; :data:`STACKS`, see
+:mod:`probes.designs.stacks`) are built by name too. Their attention is plain softmax
+without positions; what differs is where the norm goes and how the branches are
+initialised, and that initialisation is part of the design: ``build(name, seed=s)``
+draws it from ``s`` with the stack's own initialiser, not :func:`randomize_parameters`.
 """
 from __future__ import annotations
 
@@ -17,9 +24,10 @@ from torch import nn
 from probes.designs.attention import Design
 from probes.designs.normalizers import NORMALIZERS
 from probes.designs.positions import POSITIONS
+from probes.designs.stacks import STACKS, build_stack
 from probes.errors import InputError
 
-__all__ = ["ZOO", "Spec", "parse", "build", "randomize_parameters"]
+__all__ = ["ZOO", "STACKS", "Spec", "parse", "build", "randomize_parameters"]
 
 WHOLE = ("diff", "linear")
 
@@ -47,12 +55,15 @@ class Spec:
     attention: str
     causal: bool
     input_position: str | None = None  # an absolute encoding added to the input as well ("abs+rope")
+    stack: str | None = None  # a depth stack (probes.designs.stacks.STACKS): its name
 
 
 def parse(name: str) -> Spec:
     """Parse a zoo name; raise :class:`InputError` naming the bad part."""
     if not isinstance(name, str) or not name:
         raise InputError("design name must be a non-empty string")
+    if name in STACKS:
+        return Spec(name, "softmax", "nope", "standard", False, None, name)
     body, causal = (name[: -len("-causal")], True) if name.endswith("-causal") else (name, False)
     parts = body.split("+")
     norm, pos, attn, inp = "softmax", "nope", "standard", None
@@ -68,8 +79,8 @@ def parse(name: str) -> Spec:
         else:
             raise InputError(
                 f"unknown zoo design {name!r}: {part!r} is not a normaliser ({', '.join(NORMALIZERS)}), "
-                f"a position ({', '.join(POSITIONS)}) or a whole design ({', '.join(WHOLE)}); "
-                "see `attnprobe zoo`")
+                f"a position ({', '.join(POSITIONS)}) or a whole design ({', '.join(WHOLE)}), and {name!r} is "
+                f"not a depth stack ({', '.join(STACKS)}); see `attnprobe zoo`")
     if attn != "standard" and norm != "softmax":
         raise InputError(f"{name!r}: {attn} attention has its own normaliser; drop {norm!r}")
     if inp is not None and pos == "nope":
@@ -79,8 +90,13 @@ def parse(name: str) -> Spec:
 
 def build(name: str, *, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, max_len: int = 256,
           seed: int | None = 0, dtype: torch.dtype = torch.float64) -> Design:
-    """Build zoo design ``name``; with a ``seed``, all parameters are re-drawn from it."""
+    """Build zoo design ``name``; with a ``seed``, all parameters are re-drawn from it.
+
+    A depth stack is built with its own initialisation drawn from ``seed`` (None: seed 0).
+    """
     spec = parse(name)
+    if spec.stack is not None:
+        return build_stack(spec.stack, n_layers=n_layers, d_model=d_model, n_heads=n_heads, seed=seed, dtype=dtype)
     model = Design(name, d_model=d_model, n_heads=n_heads, n_layers=n_layers, normalizer=spec.normalizer,
                    position=spec.position, attention=spec.attention, causal=spec.causal, max_len=max_len,
                    input_position=spec.input_position)
