@@ -141,16 +141,23 @@ def _cmd_claims(args) -> int:
 
 
 def _cmd_zoo(args) -> int:
+    from probes.designs.stacks import STACKS
     from probes.designs.zoo import ZOO, parse
 
     rows = [parse(n) for n in ZOO]
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows], indent=2))
+        print(json.dumps([{"kind": "attention", **r.__dict__} for r in rows]
+                         + [{"kind": "stack", **s.__dict__} for s in STACKS.values()], indent=2))
         return 0
     print(f"{'name':20s} {'attention':9s} {'normaliser':10s} {'position':8s} mask")
     for r in rows:
         print(f"{r.name:20s} {r.attention:9s} {r.normalizer:10s} {r.position:8s} {'causal' if r.causal else 'bidirectional'}")
     print("\nAny '[normaliser+]position[-causal]' combination can be built; see probes/designs/zoo.py.")
+    print(f"\n{'depth stack':20s} {'placement':9s} {'norm':10s} source")
+    for s in STACKS.values():
+        print(f"{s.name:20s} {s.placement:9s} {s.norm:10s} {s.source}")
+    print("\nStacks keep their own initialisation; the depth probes (gradient-depth, update-depth, collapse) "
+          "build them at several depths.")
     return 0
 
 

@@ -141,7 +141,9 @@ def test_unknown_probe_and_dtype(capsys):
 
 def test_zoo_and_claims_listing(capsys):
     code, out, _ = run(capsys, "zoo", "--json")
-    assert code == 0 and any(r["name"] == "rope-causal" for r in json.loads(out))
+    rows = json.loads(out)
+    assert code == 0 and any(r["name"] == "rope-causal" and r["kind"] == "attention" for r in rows)
+    assert any(r["name"] == "deepnorm" and r["kind"] == "stack" and r["placement"] == "deepnorm" for r in rows)
     code, out, _ = run(capsys, "claims", "--json")
     ids = [c["id"] for c in json.loads(out)]
     assert code == 0 and "su2022-rpe-cannot-count" in ids and "luo2022-urpe-restores-counting" in ids
