@@ -248,7 +248,10 @@ def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: to
                 raise InputError(f"design {spec!r}: the factory returned {type(module).__name__}, not a torch.nn.Module")
         else:
             zoo_spec = parse(spec)  # raises InputError for unknown names
-            module, name, kind, trained = build(spec, seed=None, dtype=dtype), spec, "zoo", False
+            if zoo_spec.stack is not None:  # a depth stack: its own initialisation is part of the design
+                module, name, kind, trained = build(spec, seed=seed, dtype=dtype), spec, "zoo", False
+            else:
+                module, name, kind, trained = build(spec, seed=None, dtype=dtype), spec, "zoo", False
     notes: list[str] = []
     causal = zoo_spec.causal if zoo_spec else None
     if _is_hf_model(module):
@@ -261,8 +264,12 @@ def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: to
             notes.append(f"attention of model_type={module.config.model_type!r} matches zoo design {eq!r} "
                          "(theory column)")
         module = HFAdapter(module)
+    is_stack = zoo_spec is not None and getattr(zoo_spec, "stack", None) is not None and kind == "zoo"
     if randomize is None:
-        randomize = not trained
+        randomize = not trained and not is_stack
+    if is_stack and not randomize:
+        notes.append(f"depth stack built with its own initialisation from seed {seed} (not re-drawn: for the depth "
+                     "probes the initialisation is the design)")
     if trained and not randomize:
         notes.append("trained weights probed as they are (pass --randomize to re-draw them)")
     module = module.to(device=device, dtype=dtype)
@@ -273,7 +280,7 @@ def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: to
         if isinstance(m, nn.Dropout):
             m.p = 0.0
     d = _infer_d_model(module, d_model)
-    subject = Subject(name, kind, module, d, causal, zoo_spec, trained, bool(randomize), seed if randomize else None,
-                      notes)
+    subject = Subject(name, kind, module, d, causal, zoo_spec, trained, bool(randomize),
+                      seed if (randomize or is_stack) else None, notes)
     _check_module(subject, dtype, device)
     return subject
