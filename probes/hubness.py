@@ -67,6 +67,10 @@ __all__ = ["METRICS", "VERDICTS", "KNN", "HubnessResult", "knn", "k_occurrence",
 METRICS = ("euclidean", "cosine", "dot")
 VERDICTS = ("null-like", "hubness", "near-limit")
 REDUCTIONS = ("csls", "mp")
+# more than this fraction of lists with an exact tie at the k-th place: the index tie-break, not the data,
+# decides part of N_k (a note says so); if as many points also duplicate another point, the verdict is
+# "degenerate" (identical or lattice points: the lists, hence the hubs, are an artefact of index order)
+DEGENERATE_TIES = 0.05
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float": torch.float32, "double": torch.float64}
 
 
@@ -112,7 +116,8 @@ class KNN:
 
     ``clear_rows``: certified from the pass alone (gap > 2·tol; scores at pass precision);
     ``rescored_rows``: candidates re-scored and certified in float64; ``fallback_rows``:
-    recomputed against all keys in float64.
+    recomputed against all keys in float64. ``tied_rows``: rows whose k-th and (k+1)-th
+    float64 scores are exactly equal, so the lower index decided which one is in the list.
     """
 
     indices: torch.Tensor
@@ -121,6 +126,7 @@ class KNN:
     clear_rows: int
     rescored_rows: int
     fallback_rows: int
+    tied_rows: int = 0
 
 
 class _Space:
@@ -498,12 +504,15 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     #     beats every non-candidate's bound (the last pass score + tol)
     todo = (~clear).nonzero().flatten()
     rescored = len(todo)
+    tied = torch.zeros(nq, dtype=torch.bool)  # exact ties across the k-th place (decided by index)
     for r0 in range(0, len(todo), chunk):
         rows = todo[r0:r0 + chunk]
         ci = cand_i[rows]
         s64 = sp_.exact(rows, ci, bias64)
         ss, si = _order_exact(s64, ci)
         out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
+        if width > k:
+            tied[rows] = ss[:, k - 1] == ss[:, k]
         if width < avail:
             edge = cand_v[rows].min(dim=1).values + tol[rows]
             bad_rows.extend(rows[ss[:, k - 1] <= edge].tolist())
@@ -517,8 +526,11 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         sel = _select_topk(s64, k)
         ss, si = _order_exact(s64.gather(1, sel), sel)
         out_i[rows], out_s[rows] = si, ss
+        if avail > k:  # the best score left outside the list: a tie with the k-th is decided by index
+            rest = s64.scatter(1, sel, -math.inf).max(dim=1).values
+            tied[rows] = ss[:, k - 1] == rest
     check_finite(subject, "float64 k-NN scores", out_s)
-    return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows))
+    return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows), int(tied.sum()))
 
 
 def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
@@ -724,10 +736,19 @@ class HubnessResult(Result):
     clear_rows: int
     rescored_rows: int
     fallback_rows: int
+    tie_fraction: float
+    duplicate_fraction: float | None
+    notes: tuple
     seed: int
     dtype: str
     device: str
     seconds: float = field(default=0.0)
+
+
+def _duplicate_fraction(x: torch.Tensor) -> float:
+    """The fraction of rows of ``x`` that equal another row exactly."""
+    _, inverse, counts = torch.unique(x, dim=0, return_inverse=True, return_counts=True)
+    return float((counts[inverse] > 1).double().mean())
 
 
 def _verdict(rh: float, null_rh: float, lim_rh: float, w: float) -> str:
@@ -754,7 +775,9 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
     Verdict: with ``theory``, "null-like" when Robin Hood ≤ 1.15 × the null's, "near-limit" when
     w ≥ 0.1 and Robin Hood ≥ 0.9 × the limit law's (at the stated w, else the plug-in w), else
     "hubness"; without, "hubness" when the skewness exceeds theory ``skewness_hub_threshold``
-    (twice the null skewness, → 2/√k), else "null-like". ``subject`` names the data in errors.
+    (twice the null skewness, → 2/√k), else "null-like". Either way "degenerate" when more than
+    :data:`DEGENERATE_TIES` of the lists have an exact tie at the k-th place (``tie_fraction``): the index
+    tie-break, not the data, then decides N_k. ``subject`` names the data in errors.
     """
     t0 = time.perf_counter()
     if metric not in METRICS:
@@ -770,6 +793,11 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         raise InputError(f"queries have d = {Q.shape[1]} but keys have d = {K.shape[1]}; "
                          "both must live in the same space (project them first)")
     space = _Space(K, Q, metric)
+    avail = len(K) - 1 if space.self_mode else len(K)
+    if isinstance(k, (int, np.integer)) and k >= 1 and k == avail:
+        raise InputError(f"k = {k} = {'n − 1' if space.self_mode else 'the number of keys'}: every point is in every "
+                         f"list, so N_k ≡ {k if space.self_mode else f'k·n_q/n_k'} has no spread and no skewness; "
+                         + (f"use k < {avail}" if avail > 1 else "hubness needs at least 3 points"))
     base = knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress, _space=space,
                subject=subject)
     N = torch.bincount(base.indices.flatten(), minlength=len(K)).numpy()
@@ -800,6 +828,17 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         verdict = _verdict(meas["robinhood"], null["robinhood"], law["robinhood"], w_used)
     else:
         verdict = "hubness" if meas["skewness"] > null["skewness_hub_threshold"] else "null-like"
+    tie_fraction = base.tied_rows / nq
+    notes: list[str] = []
+    dup_fraction = None
+    if tie_fraction > DEGENERATE_TIES:
+        dup_fraction = _duplicate_fraction(space.keys_x if metric != "cosine" else
+                                           torch.nn.functional.normalize(space.keys_x.to(torch.float64), dim=1))
+        notes.append(f"{tie_fraction:.1%} of the k-NN lists have an exact tie at the k-th place, broken by the lower "
+                     f"index: there N_k reflects index order, not the data ({dup_fraction:.1%} of the points "
+                     "duplicate another point)")
+        if dup_fraction > DEGENERATE_TIES:
+            verdict = "degenerate"
     reds = {}
     for r in reduce:
         if r == "csls":
@@ -821,7 +860,7 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         robinhood=meas["robinhood"], gini=meas["gini"], centrality=cen, theory=out, verdict=verdict,
         reductions=reds, histogram=tuple(int(c) for c in np.bincount(N)),
         clear_rows=base.clear_rows, rescored_rows=base.rescored_rows, fallback_rows=base.fallback_rows,
-        seed=int(seed),
+        tie_fraction=tie_fraction, duplicate_fraction=dup_fraction, notes=tuple(notes), seed=int(seed),
         dtype=str(_as_dtype(dtype)).replace("torch.", ""), device=str(device),
         seconds=time.perf_counter() - t0)
 
@@ -847,40 +886,11 @@ def synthetic(distribution: str, n: int, d: int, seed: int = 0, dtype=torch.floa
 # files, plot, CLI
 # ----------------------------------------------------------------------------------
 def load_matrix(path, key: str | None = None) -> torch.Tensor:
-    """A 2-D matrix from ``.npy`` (no pickle) or ``.safetensors`` (``key`` picks the tensor)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{path}: no such file")
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        if key is not None:
-            raise InputError(f"{path}: --key applies to .safetensors files only")
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{path}: cannot load without pickle ({exc}); save a plain numeric array") from exc
-        return _as_matrix(str(path), arr)
-    if suffix == ".safetensors":
-        from safetensors import safe_open
+    """A 2-D float matrix (points × dimensions) from any file :mod:`probes.arrays` reads; ``key`` picks the array."""
+    from probes.arrays import load_array
 
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                names = list(f.keys())
-                if key is None:
-                    if len(names) != 1:
-                        raise InputError(f"{path}: holds {len(names)} tensors ({', '.join(names[:8])}"
-                                         f"{', ...' if len(names) > 8 else ''}); pick one with --key NAME")
-                    key = names[0]
-                if key not in names:
-                    raise InputError(f"{path}: no tensor {key!r}; it has {', '.join(names[:8])}"
-                                     f"{', ...' if len(names) > 8 else ''}")
-                t = f.get_tensor(key)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable safetensors file ({exc})") from exc
-        return _as_matrix(f"{path}:{key}", t)
-    raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy or .safetensors")
+    arr = load_array(path, key, ndim=2, what="matrix (points × dimensions)")
+    return _as_matrix(f"{path}" if key is None else f"{path}:{key}", arr)
 
 
 def write_plot(result: HubnessResult, path) -> str:

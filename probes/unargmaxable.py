@@ -970,48 +970,15 @@ def expected_count(n: int, d: int, *, bias: bool, trials: int = 200, seed: int =
 
 # -- files and CLI -----------------------------------------------------------------------------------------
 def load_head(path: str, weight_key: str | None = None, bias_key: str | None = None):
-    """Read (W, b) from .npy, .npz (allow_pickle=False), .safetensors or .pt/.bin (torch weights_only=True)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: no such file; give a .npy, .npz, .safetensors, .pt or .bin file")
-    suf = p.suffix.lower()
-    if suf == ".npy":
-        if bias_key:
-            raise InputError(f"--bias-key {bias_key!r}: a .npy file holds one array; use .npz for weight + bias")
-        try:
-            return np.load(p, allow_pickle=False), None
-        except ValueError as exc:
-            raise InputError(f"{path}: cannot read without pickle ({exc}); save a plain numeric array") from None
-    if suf == ".npz":
-        with np.load(p, allow_pickle=False) as f:
-            tensors = {k: f[k] for k in f.files}
-    elif suf == ".safetensors":
-        from safetensors.numpy import load_file
+    """Read (W, b) from .npy, .npz, .safetensors or .pt/.bin through :mod:`probes.arrays` (never unpickled).
 
-        try:
-            tensors = load_file(str(p))
-        except Exception:
-            from safetensors.torch import load_file as tload
+    W must be a V × d float matrix (the only 2-D array, or ``weight_key``); b, if named, a length-V vector.
+    """
+    from probes.arrays import float_array, read_arrays
 
-            tensors = {k: v.float().numpy() for k, v in tload(str(p)).items()}
-    elif suf in (".pt", ".bin", ".pth"):
-        import torch
-
-        try:
-            obj = torch.load(str(p), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise InputError(f"{path}: torch.load(weights_only=True) refused it ({type(exc).__name__}); "
-                             "save a plain state dict or tensor") from None
-        if isinstance(obj, torch.Tensor):
-            tensors = {"weight": obj}
-        elif isinstance(obj, dict):
-            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        else:
-            raise InputError(f"{path}: holds a {type(obj).__name__}, not a tensor or a state dict")
-        tensors = {k: v.detach().float().numpy() if v.dtype in (torch.bfloat16, torch.float16) else v.detach().numpy()
-                   for k, v in tensors.items()}
-    else:
-        raise InputError(f"{path}: unknown extension {suf!r}; use .npy, .npz, .safetensors, .pt or .bin")
+    if bias_key and Path(path).suffix.lower() == ".npy":
+        raise InputError(f"--bias-key {bias_key!r}: a .npy file holds one array; use .npz for weight + bias")
+    tensors = read_arrays(path)
     keys = sorted(tensors)
     if weight_key is None:
         twod = [k for k in keys if np.ndim(tensors[k]) == 2]
@@ -1022,7 +989,13 @@ def load_head(path: str, weight_key: str | None = None, bias_key: str | None = N
         raise InputError(f"--weight-key {weight_key!r}: not in {path}; it has {', '.join(keys)}")
     if bias_key is not None and bias_key not in tensors:
         raise InputError(f"--bias-key {bias_key!r}: not in {path}; it has {', '.join(keys)}")
-    return tensors[weight_key], (tensors[bias_key] if bias_key else None)
+    W = float_array(f"{path}:{weight_key}", tensors[weight_key], ndim=2, what="weight matrix (V × d)")
+    b = None
+    if bias_key:
+        b = float_array(f"{path}:{bias_key}", tensors[bias_key], ndim=1, what="bias vector")
+        if len(b) != len(W):
+            raise InputError(f"--bias-key {bias_key!r}: has {len(b)} entries but the weight has {len(W)} rows")
+    return W, b
 
 
 def _cmd(args) -> int:

@@ -272,7 +272,7 @@ def test_loading_npy_and_safetensors(tmp_path):
     assert torch.equal(H.load_matrix(tmp_path / "x.safetensors", "emb"), torch.from_numpy(X))
     with pytest.raises(InputError, match="--key"):
         H.load_matrix(tmp_path / "x.safetensors")
-    with pytest.raises(InputError, match="no tensor"):
+    with pytest.raises(InputError, match="not in"):
         H.load_matrix(tmp_path / "x.safetensors", "nope")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match="pickle"):
@@ -409,3 +409,29 @@ def test_cli_reports_divergence_in_one_line(tmp_path, capsys):
     assert cli.main(["hubness", str(tmp_path / "big.npy"), "-k", "5", "--quiet", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "big.npy" in err[0] and "not finite" in err[0]
+
+
+@pytest.mark.parametrize("n", [2, 10, 50])
+def test_k_equal_to_n_minus_one_is_a_clear_error(n):
+    X = np.random.default_rng(0).standard_normal((n, 5))
+    with pytest.raises(InputError, match="no spread"):
+        H.probe(X, k=n - 1)
+
+
+def test_edge_sizes_give_an_answer():
+    r = H.probe(np.random.default_rng(0).standard_normal((3, 1)), k=1)   # n = 3, d = 1
+    assert r.n == 3 and r.d == 1 and r.verdict in ("null-like", "near-limit", "hubness", "degenerate")
+
+
+def test_identical_rows_are_degenerate_not_hubness():
+    """200 identical rows: every list is a tie broken by index, so the 'hubs' are an artefact."""
+    r = H.probe(np.ones((200, 4)), k=10)
+    assert r.verdict == "degenerate" and r.tie_fraction == 1.0
+    lattice = np.random.default_rng(0).integers(0, 3, (300, 2)).astype(float)
+    assert H.probe(lattice, k=5).verdict == "degenerate"
+    clean = H.probe(np.random.default_rng(0).standard_normal((300, 8)), k=10)
+    assert clean.tie_fraction == 0.0 and clean.verdict != "degenerate" and not clean.notes
+    # discrete distances (±1 coordinates) tie often but no point repeats: a note, not a verdict change
+    rad = H.probe(H.synthetic("rademacher", 600, 50, seed=0), k=10)
+    assert rad.tie_fraction > 0.05 and rad.duplicate_fraction == 0.0 and rad.verdict != "degenerate"
+    assert "exact tie at the k-th place" in rad.notes[0]
