@@ -65,7 +65,7 @@ import torch
 from torch import nn
 
 from probes._lazy import lazy_import
-from probes.errors import Diverged, InputError, NotApplicable, check_finite
+from probes.errors import InputError, NotApplicable, check_finite
 from probes.result import Result
 
 th = lazy_import("theory.entropy")

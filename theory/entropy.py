@@ -41,11 +41,10 @@ __all__ = ["MEAN_FIELD", "FLAT", "FREEZING", "SU_SCALE", "SU_LAPLACE", "NEEDLE",
 
 n, lam, sigma, d = sp.symbols("n lam sigma d", positive=True)
 L, H0, Delta, s, m = sp.symbols("L H0 Delta s m", positive=True)
-x = sp.Symbol("x", real=True)
 eps = sp.Symbol("eps", positive=True)
 s1, s2, s3 = sp.symbols("s1 s2 s3", real=True)
 zg = sp.Symbol("zeta", real=True)                  # a standard normal node: s = σζ
-j_, k_, N_ = sp.symbols("j k N", integer=True, positive=True)
+j_, N_ = sp.symbols("j N", integer=True, positive=True)
 
 _phis = sp.exp(-zg**2 / 2) / sp.sqrt(2 * sp.pi)     # standard normal density of ζ
 
