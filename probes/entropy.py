@@ -17,6 +17,10 @@ Probes (n = 2⁶ … 2¹⁶ keys, rows chunked so memory stays bounded, seeded):
   Δ = 3 is ≥ ½, else ``fading``.
 * **P3 needle over noise.** As P1 with key 0's logit set to Δ = 3.
 
+No verdict from non-finite numbers: NaN/Inf weights, row entropies, row masses,
+shares or a non-finite slope raise :class:`probes.errors.Diverged` naming the design
+and the quantity (rows that are all zero are dead rows, counted, not diverged).
+
 Theory (``theory.entropy``, ``theory.softmax_variants``) gives each design's
 row: mean-field H(n), slope and p*(n), classified by the same rules. A length
 multiplier m(n) is judged by the mean field only while mσ ≤ √(ln n) over the
@@ -41,6 +45,11 @@ at H∞); with too few effective keys the exact finite-key expectation
 P2 needle share over any bias row is exact (``BIASED_NEEDLE``). relu² with a bias
 row: its own mean field (``RELU2_BIASED``). RoPE needs nothing (a rotation of i.i.d. Gaussian q, k keeps the
 logits i.i.d.); Shaw's key term depends on q and is not applied (noted).
+
+Every number compared with a measurement is a theory prediction (``th.X.predict`` /
+``th.X.function``); this module keeps only the quadratures, the grids and the array
+plumbing. Values computed from the very draw that was measured are named
+``..._exact_for_this_draw`` (or ``theory_at_measured_p``) and never used as theory.
 """
 from __future__ import annotations
 
@@ -56,7 +65,7 @@ import torch
 from torch import nn
 
 from probes._lazy import lazy_import
-from probes.errors import InputError, NotApplicable
+from probes.errors import InputError, NotApplicable, check_finite
 from probes.result import Result
 
 th = lazy_import("theory.entropy")
@@ -230,23 +239,24 @@ def from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunctio
 
 
 def _from_diff(attn: nn.Module, name: str) -> WeightsFunction:
-    from probes.designs.normalizers import Softmax
-
+    """Both maps through the design's own normaliser, combined as theory's a₁ − λa₂ (DIFF "weights")."""
     lam = float(attn.lam().detach())
-    sm = Softmax()
+    sm, combine = attn.softmax, tv.DIFF.function("weights")
 
     def fn(x1, x2, lam=lam):
-        return sm(x1, None) - lam * sm(x2, None)
+        with torch.no_grad():
+            return combine(sm(x1, None), sm(x2, None), lam)
 
     return WeightsFunction(name, "two-map", fn, "diff", None, {"lambda": lam, "lambda_init": float(attn.lambda_init)})
 
 
 def _from_linear(attn: nn.Module, name: str) -> WeightsFunction:
-    phi, eps = attn.phi, float(attn.eps)
+    """The design's feature map φ; the row a/(Σa + ε) is theory's (LINEAR "weights")."""
+    phi, eps, norm = attn.phi, float(attn.eps), tv.LINEAR.function("weights")
 
     def fn(q, k):
         a = phi(q) @ phi(k).transpose(-1, -2)
-        return a / (a.sum(-1, keepdim=True) + eps)
+        return norm(a, a.sum(-1, keepdim=True), eps)
 
     return WeightsFunction(name, "feature-map", fn, "linear", None, {"feature_map": "elu+1"})
 
@@ -411,13 +421,21 @@ def _needle_flat(wf: WeightsFunction, n: int, delta: float, d: int, seed: int, d
         x2 = x.clone()
         x[0, 0] = delta
         w = wf.fn(x, x2)
-    else:
-        q = _randn(_gen(seed, 0, 99), 1, d, dtype=dtype, device=device)
+    else:  # the query on the sphere |q| = √d, as in P1 and P3 (linear-attention-needle's premise)
+        q = _needle_query(d, seed, dtype, device)
         k = torch.zeros(n, d, dtype=dtype, device=device)
         k[0] = delta * math.sqrt(d) * q[0] / (q[0] @ q[0])
         w = wf.fn(q, k)
+    check_finite(wf.name, f"attention weights (P2 needle, n = {n}, Δ = {delta:g})", w)
     st = _row_stats(w, needle=True)
-    return float(st["share"][0]), float(st["raw"][0])
+    share, raw = float(st["share"][0]), float(st["raw"][0])
+    check_finite(wf.name, f"needle share (P2, n = {n}, Δ = {delta:g})", share)
+    return share, raw
+
+
+def _needle_query(d: int, seed: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """The P2 query of a feature-map design, (1, d), on the sphere |q| = √d."""
+    return _sphere(_randn(_gen(seed, 0, 99), 1, d, dtype=dtype, device=device))
 
 
 def _mean(xs: list[torch.Tensor], mask: list[torch.Tensor] | None = None) -> float:
@@ -434,11 +452,11 @@ def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[st
     out = {k: [] for k in ("H", "mass", "maxw", "dead", "share", "zero")}
     for n in ns:
         acc = {k: [] for k in ("H", "alive", "mass", "maxw", "share", "zero")}
+        probe_name = "P1 noise" if needle is None else f"P3 needle over noise, Δ = {needle:g}"
         for w in _weights_chunks(wf, n, rows, d, seed, 1 if needle is None else 3, dtype, device, needle):
-            if not bool(torch.isfinite(w).all()):
-                raise InputError(f"{wf.name}: weights at n = {n} contain NaN or Inf; the entropy probe needs "
-                                 "finite weights (try float64)")
+            check_finite(wf.name, f"attention weights ({probe_name}, n = {n})", w, "try float64")
             st = _row_stats(w, needle=needle is not None)
+            check_finite(wf.name, f"row entropies ({probe_name}, n = {n})", st["H"][st["alive"]])
             for k in acc:
                 if k in st:
                     acc[k].append(st[k].detach())
@@ -449,6 +467,8 @@ def _measure_noise(wf, ns, rows, d, seed, dtype, device, needle=None) -> dict[st
         out["zero"].append(_mean(acc["zero"]))
         if needle is not None:
             out["share"].append(_mean(acc["share"]))
+    for k in ("mass", "dead", "zero") + (("share",) if needle is not None else ()):
+        check_finite(wf.name, f"{k} by n ({'P1' if needle is None else 'P3'})", out[k])
     return out
 
 
@@ -461,24 +481,26 @@ def noise_logits(n: int, rows: int, *, d: int = 64, seed: int = 0, dtype=torch.f
 
 
 def sphere_entropy_offset(lam: float, d: int, grid: int = 400_001) -> float:
-    """(H − ln n)/d in Su's large-n regime, by quadrature over the angle between q and k.
+    """(H − ln n)/d in Su's large-n regime, by quadrature over c = cos(q, k) (theory.entropy.SU_LAPLACE).
 
-    c = cos(q, k) for k uniform on the sphere in R^d has density ∝ (1 − c²)^{(d−3)/2}
-    (Su, kexue.fm/archives/8823); the expectations are done by quadrature on a grid in
-    log space. Returns (ln E e^{λdc} − λd E_tilt c)/d, which theory.entropy.SU_LAPLACE
-    says tends to −½ ln φ at λ = 1.
+    The exact density of c for k uniform on the sphere S^{d−1} is ∝ (1 − c²)^{(d−3)/2}
+    (prediction ``sphere_log_density``; Su's (1 − c²)^{d/2} is its large-d limit per
+    dimension), the tilted weight is e^{λdc} times it (``sphere_log_tilted``), and the
+    offset (ln E e^{λdc} − λd E_tilt c)/d is ``sphere_offset``; only the quadrature on a
+    grid in log space is done here. SU_LAPLACE says it tends to −½ ln φ at λ = 1 as d → ∞.
     """
     from scipy.special import logsumexp
 
     if d < 4 or lam <= 0:
         raise InputError(f"lam={lam}, d={d}: need lam > 0 and d ≥ 4")
+    S = th.SU_LAPLACE
     c = np.linspace(-1.0, 1.0, grid)[1:-1]
-    log_w = 0.5 * (d - 3) * np.log1p(-c * c)
-    a = lam * d * c + log_w
+    log_w = S.function("sphere_log_density")(c, d)
+    a = S.function("sphere_log_tilted")(c, lam, d)
     ln_mean = logsumexp(a) - logsumexp(log_w)
     t = np.exp(a - a.max())
     tilted = float((t * c).sum() / t.sum())
-    return float((ln_mean - lam * d * tilted) / d)
+    return float(S.predict("sphere_offset", lnM=ln_mean, T_c=tilted, lam=lam, d=d))
 
 
 def diff_noise_gain(lam: float, n: int, *, rows: int = 64, delta: float = FADE_DELTA, common_mode: bool = True,
@@ -486,26 +508,34 @@ def diff_noise_gain(lam: float, n: int, *, rows: int = 64, delta: float = FADE_D
     """Signal-to-noise gain of a₁ − λa₂ over a₁ alone, for a needle over N(0, 1) noise (Ye et al. 2024).
 
     Map 1 sees the noise with key 0 set to Δ; map 2 sees the same noise (``common_mode``)
-    or an independent draw. With unit i.i.d. values the noise of a map w is √(Σ_{j≠0} w_j²),
-    the signal w₀. Returns the mean measured gain, the mean theory gain
-    (1 − p*)/|1 − p* − λ|·|1 − λe^{σ²/2−Δ}/(1 − p*)| at the measured p*
-    (theory.softmax_variants.DIFF "gain_noise"), the gain without the signal-loss factor, and mean p*.
+    or an independent draw; the maps are softmax rows combined by theory's a₁ − λa₂
+    (theory.softmax_variants.DIFF "weights"). With unit i.i.d. values the noise of a map w is
+    √(Σ_{j≠0} w_j²), the signal w₀. Returns the mean measured gain; ``theory``: DIFF
+    "gain_noise" (1 − p*)/|1 − p* − λ|·|1 − λe^{σ²/2−Δ}/(1 − p*)| at the mean-field p*
+    (theory.entropy.NEEDLE "p_noise"), and the same without the signal-loss factor; and,
+    for comparison only, ``theory_at_measured_p``: gain_noise averaged over the measured
+    per-row p* of this draw (a conditional value, not a prediction).
     """
     x = noise_logits(n, rows, d=d, seed=seed, dtype=dtype, device=device)
     x2 = x.clone() if common_mode else noise_logits(n, rows, d=d, seed=seed + 7777, dtype=dtype, device=device)
     x[:, 0] = delta
     a1, a2 = torch.softmax(x, -1), torch.softmax(x2, -1)
-    w = a1 - lam * a2
+    w = tv.DIFF.function("weights")(a1, a2, lam)
+    design = f"diff (λ = {lam:g})"
+    check_finite(design, f"attention weights (n = {n})", w)
 
     def snr(m):
         return m[:, 0] / m[:, 1:].pow(2).sum(-1).sqrt()
 
     gain = (snr(w) / snr(a1)).abs()
+    check_finite(design, f"SNR gain (n = {n})", gain)
     p = a1[:, 0].cpu().numpy()
-    theory = tv.DIFF.function("gain_noise")(p, lam, delta, SIGMA)
-    plain = tv.DIFF.function("gain")(p, lam)
-    return {"gain": float(gain.mean()), "theory": float(np.mean(theory)), "theory_without_signal_loss":
-            float(np.mean(plain)), "p_star": float(p.mean()), "n": n, "lam": lam, "common_mode": common_mode}
+    p_mf = float(th.NEEDLE.predict("p_noise", n=n, Delta=delta, m=1.0, sigma=SIGMA))
+    G = tv.DIFF.function("gain_noise")
+    return {"gain": float(gain.mean()), "theory": float(G(p_mf, lam, delta, SIGMA)),
+            "theory_without_signal_loss": float(tv.DIFF.function("gain")(p_mf, lam)),
+            "theory_at_measured_p": float(np.mean(G(p, lam, delta, SIGMA))), "p_star": float(p.mean()),
+            "p_star_theory": p_mf, "n": n, "lam": lam, "common_mode": common_mode}
 
 
 # -- verdicts -----------------------------------------------------------------------
@@ -599,7 +629,7 @@ def finite_key_entropy(bias, *, lam: float = 1.0, sigma: float = SIGMA) -> float
     ub, cnt = np.unique(b, return_counts=True)
     cnt = cnt.astype(np.float64)
     lg_small = F.function("log_g0_small")
-    EZ = -float(np.sum(cnt * lg_small(np.exp(ub), lam, sigma)))  # E Z = Σ e^{b} E e^{λs} = −Σ ln g₀(e^{b}) to 1st order
+    EZ = float(np.sum(cnt * F.function("mean_weight")(ub, lam, sigma)))  # E Z = Σ_j e^{b_j} E e^{λs}
     v = np.arange(min(0.0, -math.log(EZ)) - 20.0, V_TOP + V_STEP / 2, V_STEP)
     t = np.exp(v)
     log_p = np.zeros_like(v)
@@ -623,9 +653,10 @@ def finite_key_entropy(bias, *, lam: float = 1.0, sigma: float = SIGMA) -> float
         S += (cc * ps).sum(1)
     with np.errstate(under="ignore"):
         P = np.exp(log_p)
-    # below v[0]: e^{−t} − P ≈ t(EZ − 1) and tPS ≈ t·S(0), integrated in closed form (e^{v₀}·…)
-    e_lnz = np.trapezoid(F.function("lnZ_integrand_v")(t, P), v) + t[0] * (EZ - 1.0)
-    e_ulnu = np.trapezoid(F.function("ulnu_integrand_v")(t, P, S), v) + t[0] * S[0]
+    # below v[0]: the integrands are e^v(E Z − 1) and e^v S(0) to first order; their tails are FINITE_KEYS "tail"
+    tail = F.function("tail")
+    e_lnz = np.trapezoid(F.function("lnZ_integrand_v")(t, P), v) + tail(EZ - 1.0, v[0])
+    e_ulnu = np.trapezoid(F.function("ulnu_integrand_v")(t, P, S), v) + tail(S[0], v[0])
     return float(F.predict("H", E_lnZ=e_lnz, E_ulnu=e_ulnu))
 
 
@@ -669,13 +700,13 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
                    note="n·σ(x − ln n) → e^x: softmax's mean field")
     elif wf.kind == "relu2":
         H = tv.RELU2.function("H")(nsf) * np.ones_like(nsf)
-        p = np.ones_like(nsf)  # Δ² over n − 1 zero weights
+        p = tv.RELU2.function("needle_share_flat")(nsf, D) * np.ones_like(nsf)  # Δ² over n − 1 zero weights
         row.update(entropy_by_n=H, needle_by_n=p, verdict=classify_entropy(ns, H),
                    note="ln n − (2 − γ); a zero background gets no weight, so p* = 1 on P2")
     elif wf.kind == "clipped":
         g, z = wf.params["gamma"], wf.params["zeta"]
         zf = tv.CLIPPED.function("zero_fraction")(nsf, g, z, SIGMA)
-        alive_keys = nsf * (1.0 - zf)
+        alive_keys = tv.CLIPPED.function("alive_keys")(nsf, g, z, SIGMA)
         a = tv.CLIPPED.function("needle_weight")(nsf, D, g, z)
         b = tv.CLIPPED.function("background_weight")(nsf, D, g, z)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where the whole row is clipped away
@@ -688,15 +719,21 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
         row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
                    note="i.i.d. key weights (entropy-iid-weights): slope 1; needle share common-mode closed form")
     elif wf.kind == "linear":
-        q = _randn(_gen(seed, 0, 99), 1, d, dtype=torch.float64, device="cpu")
+        LIN = tv.LINEAR
+        p_hi, p_lo = LIN.function("share_max")(nsf, D), LIN.function("share_min")(nsf, D)
+        # the share for this very query (the measured draw's q): exact for this draw, not a prediction
         from probes.designs.attention import LinearAttention
 
+        q = _needle_query(d, seed)
         kstar = D * math.sqrt(d) * q[0] / (q[0] @ q[0])
-        a = float(LinearAttention.phi(q[0]) @ LinearAttention.phi(kstar))
-        b = float(LinearAttention.phi(q[0]).sum())  # φ(0) = 1
-        p = th.NEEDLE.function("share")(nsf, a, b)
-        row.update(needle_by_n=p, slope=1.0, verdict="standard-like",
-                   note="positive feature map: i.i.d. key weights, slope 1; needle share a/(a + (n−1)b)")
+        phi_q = LinearAttention.phi(q[0])
+        r = float(phi_q @ LinearAttention.phi(kstar)) / float(phi_q @ LinearAttention.phi(torch.zeros_like(q[0])))
+        row.update(needle_by_n=p_hi, needle_lower_by_n=[float(v) for v in p_lo], slope=1.0, verdict="standard-like",
+                   needle_exact_for_this_draw_by_n=[float(v) for v in LIN.function("share")(nsf, r)],
+                   note="positive feature map: i.i.d. key weights, slope 1; needle share r/(r + n − 1) with "
+                        "r ∈ [e^{−Δ}, 1 + Δ] for every query on the sphere (linear-attention-needle): theory curve = "
+                        "the upper bound (1 + Δ)/(Δ + n); the fade ratio grows with r, so the bound's verdict holds "
+                        "for every query")
     else:
         row.update(slope=1.0, verdict="standard-like", note="i.i.d. key weights: slope 1")
     if row["entropy_by_n"] is not None:
@@ -706,6 +743,10 @@ def theory_row(wf: WeightsFunction, ns, *, d: int = 64, seed: int = 0) -> dict:
         pn = [float(v) for v in np.asarray(row["needle_by_n"], dtype=float) * np.ones_like(nsf)]
         row["needle_by_n"] = pn
         row["needle_verdict"], row["fade_ratio"] = classify_needle(ns, pn)
+        if row.get("needle_lower_by_n") is not None and classify_needle(ns, row["needle_lower_by_n"])[0] != \
+                row["needle_verdict"]:  # the bounds bracket the threshold: no verdict for every query
+            row["needle_verdict"] = None
+            row["note"] += "; the lower and upper bounds give different P2 verdicts: no theory verdict"
     for k in ("zero_fraction_by_n",):
         if k in row:
             row[k] = [float(v) for v in np.asarray(row[k], dtype=float)]
@@ -722,9 +763,9 @@ def _bias_row(pos: PositionRow, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _effective_bias(b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """b + ln|C| (entropy-biased-mean-field: a multiplier is a bias in |w|/Σ|w|); −∞ where C = 0."""
+    """b + ln|C| (entropy-biased-mean-field "effective_bias": a multiplier is a bias in |w|/Σ|w|); −∞ where C = 0."""
     with np.errstate(divide="ignore"):
-        return b + np.log(c)
+        return np.asarray(th.BIASED_MEAN_FIELD.function("effective_bias")(b, np.abs(c)), dtype=np.float64)
 
 
 def _row_entropy_terms(beff: np.ndarray) -> tuple[float, float]:
@@ -738,8 +779,8 @@ def _row_entropy_terms(beff: np.ndarray) -> tuple[float, float]:
 def _relu2_biased_mean_field(bc: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
     """(H, correction scale) of relu(s + b)²·|C| weights, s ~ N(0, 1) (theory.entropy.RELU2_BIASED).
 
-    Equal bias values are grouped; E[u ln u] is a 1-D quadrature of the lambdified integrand
-    (a multiplier C scales u: E[cu ln cu] = c E[u ln u] + c ln c E u).
+    Equal bias values are grouped; E[u ln u] is a 1-D quadrature of the lambdified integrand;
+    a multiplier C scales u (predictions ``Eu_scaled``, ``Eulnu_scaled``, ``Var_scaled``).
     """
     from scipy.integrate import quad
 
@@ -751,11 +792,11 @@ def _relu2_biased_mean_field(bc: tuple[np.ndarray, np.ndarray]) -> tuple[float, 
     f = R.function("ulnu_integrand")
     eu = R.function("Eu")(ub)
     eulnu = np.array([quad(lambda y, bb=bb: f(y, bb), 0.0, np.inf, epsabs=1e-12)[0] for bb in ub])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        clnc = np.where(uc > 0, uc * np.log(uc), 0.0)
-    s_eu = float(np.sum(cnt * uc * eu))
-    s_eulnu = float(np.sum(cnt * (uc * eulnu + clnc * eu)))
-    s_var = float(np.sum(cnt * uc**2 * (R.function("Eu2")(ub) - eu**2)))
+    live = uc > 0  # keys with C = 0 carry no weight
+    cnt, ub, uc, eu, eulnu = cnt[live], ub[live], uc[live], eu[live], eulnu[live]
+    s_eu = float(np.sum(cnt * R.function("Eu_scaled")(uc, eu)))
+    s_eulnu = float(np.sum(cnt * R.function("Eulnu_scaled")(uc, eulnu, eu)))
+    s_var = float(np.sum(cnt * R.function("Var_scaled")(uc, R.function("Eu2")(ub), eu)))
     return (float(R.predict("H", SumEu=s_eu, SumEulnu=s_eulnu)),
             float(R.predict("correction", SumVar=s_var, SumEu=s_eu)))
 
@@ -838,13 +879,14 @@ def _positioned_theory(wf: WeightsFunction, ns, row: dict) -> None:
                      "no P1 verdict")
     if pos.name == "alibi" and softmax_like:
         m = pos.slope()
-        Z = th.ALIBI.function("Z" if pos.causal else "Z_centre")(nsf, m)
         d0 = np.asarray([pos.query(n) for n in ns], dtype=float)  # key 0's distance from the query
         with np.errstate(under="ignore"):
-            row["needle_by_n"] = share(np.exp(D - m * d0), np.exp(-m * d0), Z)
-        notes.append("P2: exact needle share e^{Δ−mδ₀}/(Z + (e^Δ − 1)e^{−mδ₀})")
+            row["needle_by_n"] = th.BIASED_NEEDLE.function("share_alibi" if pos.causal else "share_alibi_centre")(
+                nsf, m, D, d0)
+        notes.append("P2: exact needle share e^{Δ−mδ₀}/(Z + (e^Δ − 1)e^{−mδ₀}) (entropy-needle-biased)")
     else:
-        u = np.exp if softmax_like else ((lambda v: np.maximum(v, 0.0) ** 2) if wf.kind == "relu2" else None)
+        u = (th.BIASED_NEEDLE.function("u_exp") if softmax_like
+             else tv.RELU2.function("u") if wf.kind == "relu2" else None)
         if u is not None:
             p = []
             for n in ns:
@@ -997,6 +1039,10 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
         p3 = (_measure_noise(wf, ns, nr, d, seed, dtype, device, needle=FADE_DELTA) if noise_needle
               else {"share": [float("nan")] * len(ns)})
     b, local, dH, _, _ = _fit(ns, p1["H"])
+    if not p1["dead"][-1] > 0.5:  # a row of zeros has no entropy; mostly dead rows are "collapsed" (a finite reason)
+        check_finite(wf.name, f"entropy H(n) (P1, n ≥ {TRAIN_N})", [h for n, h in zip(ns, p1["H"]) if n >= TRAIN_N],
+                     "every row was all-zero at that n" if any(not math.isfinite(h) for h in p1["H"]) else "")
+        check_finite(wf.name, "entropy slope, local slope and ΔH (P1)", [b, local, dH])
     verdict = (classify_entropy(ns, p1["H"], max_weight=p1["maxw"][-1], dead=p1["dead"][-1])
                if g["passed"] else "gate-failed")
     shares = {D: [s for s, _ in v] for D, v in flat.items()}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from probes import entropy as E
 from probes.designs import zoo
 from probes.designs.normalizers import NORMALIZERS, SSMax
-from probes.errors import InputError
+from probes.errors import Diverged, InputError
 from theory import entropy as th
 from theory import softmax_variants as tv
 
@@ -118,8 +118,54 @@ def test_bad_lengths_and_nan_weights():
     with pytest.raises(InputError):
         E.probe("nope", n_max=1000)
     nan_fn = E.from_callable(lambda x: torch.full_like(x, float("nan")), name="nan")
-    with pytest.raises(InputError, match="NaN"):
+    with pytest.raises(Diverged, match="NaN"):
         E.probe(nan_fn, **SMALL)
+
+
+class _NaNPast(torch.nn.Module):
+    """A softmax that returns NaN once the row has ``limit`` keys or more (a normaliser that diverges with length)."""
+
+    def __init__(self, limit: int, where: str = "all"):
+        super().__init__()
+        self.limit, self.where = limit, where
+
+    def forward(self, x, mask=None):
+        w = torch.softmax(x, -1)
+        if x.shape[-1] >= self.limit:
+            if self.where == "all":
+                w = torch.full_like(w, float("nan"))
+            elif self.where == "needle":  # only rows whose key 0 carries the P2 needle (x₀ = Δ ≥ 2)
+                w = torch.where((x[..., :1] >= 2.0) & (x[..., 1:2] == 0), torch.full_like(w, float("nan")), w)
+        return w
+
+
+def test_a_normaliser_that_goes_nan_past_some_n_diverges_and_is_never_a_verdict():
+    """NaN weights from n ≥ 2^11 on: probed up to 2^12 it is Diverged naming the design and the quantity (never
+    "fading" from a zero share or "partially-compensated" from a NaN slope); probed up to 2^10 it is fine."""
+    wf = E.from_normalizer(_NaNPast(1 << 11), "nan-past-2048")
+    with pytest.raises(Diverged, match=r"nan-past-2048: attention weights \(P1 noise, n = 2048\)") as err:
+        E.probe(wf, rows=16, n_max=1 << 12, noise_needle=False)
+    assert err.value.design == "nan-past-2048" and "NaN" in str(err.value)
+    ok = E.probe(wf, rows=16, n_max=1 << 10, noise_needle=False)
+    assert ok.verdict == "standard-like" and math.isfinite(ok.slope)
+    assert all(math.isfinite(v) for v in ok.needle_by_n["3.0"].values())
+    # NaN only in the P2 needle rows: the needle share is not turned into "fading"
+    wf2 = E.from_normalizer(_NaNPast(1 << 11, where="needle"), "nan-needle")
+    with pytest.raises(Diverged, match=r"nan-needle: attention weights \(P2 needle, n = 2048"):
+        E.probe(wf2, rows=16, n_max=1 << 12, noise_needle=False)
+    below = E.probe(wf2, rows=16, n_max=1 << 10, noise_needle=False)
+    assert below.needle_verdict == E.probe("nope", rows=16, n_max=1 << 10, noise_needle=False).needle_verdict
+
+
+def test_inf_weights_and_a_nan_entropy_diverge():
+    inf_fn = E.from_callable(lambda x: torch.where(x > 3.5, torch.full_like(x, float("inf")), torch.softmax(x, -1)),
+                             name="inf-tail")
+    with pytest.raises(Diverged, match="inf-tail: attention weights .* Inf"):
+        E.probe(inf_fn, rows=64, n_max=1 << 12, noise_needle=False)
+    # finite weights whose row sum overflows: the row mass is Inf, so no verdict either
+    huge = E.from_callable(lambda x: torch.full_like(x, 1e308), name="overflow")
+    with pytest.raises(Diverged, match="overflow: mass by n"):
+        E.probe(huge, rows=8, n_max=1 << 10, noise_needle=False)
 
 
 # -- measurement -------------------------------------------------------------------
@@ -224,10 +270,54 @@ def test_sphere_offset_tends_to_half_log_phi():
         E.sphere_entropy_offset(1.0, 2)
 
 
+def test_sphere_density_is_exact_at_finite_d_and_su_exponent_is_its_limit():
+    """The probe's density of c = cos(q, k) is theory's exact (1 − c²)^{(d−3)/2}: E c² = 1/d at every d (Σk_i² = 1).
+    Su's (1 − c²)^{d/2} gives 1/(d + 3) instead; the two offsets agree only as d → ∞ (same −½ ln φ limit)."""
+    c = np.linspace(-1.0, 1.0, 400_001)[1:-1]
+    f = th.SU_LAPLACE.function("sphere_log_density")
+    for d in (4, 64, 1000):
+        w = np.exp(f(c, d))
+        assert (c * c * w).sum() / w.sum() == pytest.approx(1 / d, rel=1e-4)
+        w_su = np.exp(0.5 * d * np.log1p(-c * c))  # Su's Laplace form, for contrast only
+        assert (c * c * w_su).sum() / w_su.sum() == pytest.approx(1 / (d + 3), rel=1e-4)
+    # a step stated with Su's exponent d/2 (instead of (d − 3)/2) fails its check
+    from theory.derivation import Step
+
+    cr = th.cr
+    bad = Step("E c² = 1/d with (1 − c²)^{d/2}, d = 4", th.sp.Integral(cr**2 * (1 - cr**2) ** 2, (cr, -1, 1))
+               / th.sp.Integral((1 - cr**2) ** 2, (cr, -1, 1)), th.sp.Rational(1, 4))
+    assert not bad.verify().ok
+
+
+def test_linear_needle_share_lies_in_its_theory_bounds_for_every_query():
+    """linear-attention-needle: r = φ(q)·φ(k*)/φ(q)·φ(0) ∈ [e^{−Δ}, 1 + Δ] for queries on the sphere, so the measured
+    P2 share lies between share_min and share_max; the theory row's curve is the upper bound, and the share of the
+    probe's own query is reported as exact_for_this_draw, not as the theory."""
+    from probes.designs.attention import LinearAttention
+
+    phi, g, D, d = LinearAttention.phi, torch.Generator().manual_seed(3), 3.0, 64
+    qs = E._sphere(torch.randn(500, d, generator=g, dtype=torch.float64))
+    qs = torch.cat([qs, math.sqrt(d) * torch.eye(d, dtype=torch.float64)[:2], -math.sqrt(d) * torch.eye(d)[:1].double()])
+    kstar = D * math.sqrt(d) * qs / (qs * qs).sum(-1, keepdim=True)
+    r = (phi(qs) * phi(kstar)).sum(-1) / phi(qs).sum(-1)
+    assert float(r.min()) >= math.exp(-D) and float(r.max()) <= 1 + D
+    res = E.probe("linear", rows=16, d=d, n_max=1 << 12, noise_needle=False)
+    t = res.theory
+    for i, n in enumerate(res.ns):
+        measured = res.needle_by_n["3.0"][str(n)]
+        assert t["needle_lower_by_n"][i] <= measured <= t["needle_by_n"][i]
+        assert measured == pytest.approx(t["needle_exact_for_this_draw_by_n"][i], rel=1e-9)
+    assert t["needle_by_n"] == pytest.approx([tv.LINEAR.predict("share_max", n=n, Delta=D) for n in res.ns])
+    assert t["needle_verdict"] == res.needle_verdict == "fading"
+
+
 def test_diff_gain_common_mode_vs_independent():
     cm = E.diff_noise_gain(0.5, 2048, rows=32, seed=1)
     ind = E.diff_noise_gain(0.5, 2048, rows=32, seed=1, common_mode=False)
     assert cm["gain"] == pytest.approx(cm["theory"], rel=0.03)
+    # the theory uses the mean-field p*, not this draw's: the same number for both noise models and any seed
+    assert cm["theory"] == ind["theory"] == E.diff_noise_gain(0.5, 2048, rows=32, seed=2)["theory"]
+    assert cm["p_star_theory"] == pytest.approx(th.NEEDLE.predict("p_noise", n=2048, Delta=3.0, m=1.0, sigma=1.0))
     assert ind["gain"] < 1.1 < cm["gain"]
 
 
@@ -431,7 +521,7 @@ def test_finite_key_entropy_against_monte_carlo(bias):
 def test_a_wrong_general_n_step_is_caught():
     from theory.derivation import Step
 
-    lhs, rhs = th.BIASED_MEAN_FIELD.steps[1].lhs, th.BIASED_MEAN_FIELD.steps[1].rhs
+    lhs, rhs = th.BIASED_MEAN_FIELD.steps[1].sides()
     assert not Step("factor 2 dropped", lhs, rhs - th.lam**2 * th.sigma**2 / 2).verify().ok
 
 
