@@ -188,17 +188,19 @@ class Step:
         return _is_zero(diff), f"{_short(L)} - ({_short(R)}) -> {_short(diff)}"
 
     def _numeric(self, lhs, rhs) -> tuple[bool, str]:
-        diff = lhs - rhs
         points = list(self.at) or [{}]
         worst = 0.0
         for point in points:
-            expr = diff.subs(point) if point else diff
-            val = sp.N(expr, NUMERIC_DIGITS)
-            if not val.is_number:
-                val = sp.N(_doit(expr), NUMERIC_DIGITS)
-            if not val.is_number:
-                return False, f"not a number at {point}: {_short(val)}"
-            mag = abs(complex(val))
+            vals = []
+            for side in (lhs, rhs):  # each side on its own: a difference that cancels to 0 makes evalf
+                expr = side.subs(point) if point else side  # keep raising its precision
+                val = sp.N(expr, NUMERIC_DIGITS)
+                if not val.is_number:
+                    val = sp.N(_doit(expr), NUMERIC_DIGITS)
+                if not val.is_number:
+                    return False, f"not a number at {point}: {_short(val)}"
+                vals.append(complex(val))
+            mag = abs(vals[0] - vals[1])
             if mag != mag:  # NaN
                 return False, f"NaN at {point}"
             worst = max(worst, mag)
