@@ -9,8 +9,8 @@ imported from a sibling module of the claims package (``from paper_checks._x_sou
 import NAME``), ``Source(...)`` calls (with ``*args`` and keywords), the ``.at(section)``
 method and attribute reads on a :class:`Source` (``SRC.authors``). Nothing else is
 evaluated; a claim whose source cannot be resolved this way is an error naming the file,
-the line and the construct. Only the standard library and :mod:`paper_checks.claims`
-are imported.
+the line and the construct. Only the standard library, :mod:`paper_checks.claims` and
+:mod:`probes.errors` are imported.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from paper_checks.claims import ATTRIBUTIONS, CLAIM_ID_RE, Source
+from probes.errors import InputError
 
 __all__ = ["list_claims", "ListingError"]
 
@@ -26,8 +27,9 @@ _CLAIMS_MODULE = "paper_checks.claims"
 _SOURCE_FIELDS = ("authors", "year", "title", "ref", "section")
 
 
-class ListingError(ValueError):
-    """A claim whose id, source, statement or attribution cannot be read from the source text."""
+class ListingError(InputError):
+    """A claim whose id, source, statement or attribution cannot be read from the source text (the CLI prints
+    it as one line, exit 2)."""
 
 
 class _Module:
@@ -147,7 +149,7 @@ class _Module:
                 raise ListingError(f"{self.where(node)}: .at() on something that is not a Source")
             args, kwargs = self._args(node)
             return base.at(*args, **kwargs)
-        if self.eval(f) is Source:
+        if isinstance(f, ast.Name) and self.eval(f) is Source:
             args, kwargs = self._args(node)
             try:
                 return Source(*args, **kwargs)

@@ -176,6 +176,13 @@ def claim(request, _claims_seed_offset) -> ClaimRecorder:
     yield rec
     if not request.node.stash.get(_CALL_PASSED, False):
         return  # the test already failed or was skipped; its own error says why
+    if rec.violations:
+        raise ClaimContractError(f"[{cid}] broke the claims contract and the test went on (was the error caught?): "
+                                 f"{rec.violations[0]}")
+    failed = [c for c in rec.checks if not c.passed]
+    if failed:
+        raise AssertionError(f"[{cid}] a check failed and the test went on (was the error caught?): "
+                             f"{failed[0].quantity}: expected {failed[0].expected}, measured {failed[0].measured}")
     if not rec.checks:
         raise ClaimContractError(f"[{cid}] recorded no check: a claim must check something")
     if not any(c.control for c in rec.checks):
@@ -187,7 +194,9 @@ def claim(request, _claims_seed_offset) -> ClaimRecorder:
 def _failure_line(report) -> str:
     msg = getattr(report, "longreprtext", "") or ""
     lines = [ln for ln in msg.splitlines() if "check failed" in ln or ln.startswith("E ")]
-    return (lines[-1] if lines else msg.splitlines()[-1] if msg else "").lstrip("E ").strip()
+    line = (lines[-1] if lines else msg.splitlines()[-1] if msg else "").lstrip("E ").strip()
+    return re.sub(r"^(?:[\w.]+\.)?(ClaimContractError|AssertionError): ", lambda m: "contract: " if m.group(1)
+                  == "ClaimContractError" else "", line)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -364,7 +373,7 @@ def _aligned(cols: list[str], data: list[list[str]], limit: list[int]) -> list[s
 
 
 def _terminal_table(rows: list[ClaimRow], width: int) -> list[str]:
-    return _aligned(COLUMNS, table_rows(rows), [40, 7, 30, 52, 24, 24, 7])
+    return _aligned(COLUMNS, table_rows(rows), [40, 7, 30, 52, 24, 24, 8])
 
 
 def _seed_table(seeds: list[dict]) -> list[str]:
