@@ -157,7 +157,7 @@ class Check:
 
         return {"quantity": self.quantity, "expected": self.expected, "measured": self.measured,
                 "passed": self.passed, "control": self.control, "relation": self.relation,
-                "inverts": self.inverts, "margin": jsonable(self.margin),
+                "tol": jsonable(self.tol), "inverts": self.inverts, "margin": jsonable(self.margin),
                 "measured_value": jsonable(self.measured_value)}
 
 

@@ -424,7 +424,9 @@ def pytest_sessionfinish(session, exitstatus):
                    "claims": [r.to_dict() for r in rows]}
             if seeds is not None:
                 doc["seed_offsets"] = config.stash[_OFFSETS]
-                doc["worst_margin_over_seeds"] = seeds
+                from probes.result import jsonable
+
+                doc["worst_margin_over_seeds"] = jsonable(seeds)
             path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
         else:
             path.write_text(rows_to_markdown(rows, env, seeds))

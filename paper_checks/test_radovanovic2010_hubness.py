@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from paper_checks._hubness_sources import RADOVANOVIC2010_FIG1, RADOVANOVIC2010_FIG3
-from paper_checks._stats import Z, spread
+from paper_checks._stats import spread
 from paper_checks.claims import claim
 from probes import hubness as H
 
@@ -60,18 +60,18 @@ def test_hubs_are_central(claim):
        "Cosine similarity on i.i.d. normal data shows no hubness (normalised Gaussians have constant norm), "
        "unlike cosine on uniform [0,1]^d data.", attribution="paper")
 def test_cosine_on_normal_is_null_like(claim):
-    seeds = claim.seed(*(100 * i for i in range(4)))
+    seeds = claim.seed(*(100 * i for i in range(8)))
     claim.dtype = "float32 pass, float64-certified k-NN"
     rs = [H.probe(H.synthetic("normal", N_POINTS, 100, seed=s), k=K, metric="cosine", seed=s) for s in seeds]
     claim.equal("verdict, cosine, normal, d = 100", rs[0].verdict, "null-like")
     rh = spread(r.robinhood for r in rs)
     null = rs[0].theory["null"]["robinhood"]
-    # Monte Carlo: the mean of 4 independent draws, SE = their spread / √4
-    claim.close("RH vs null model RH (mean of 4 seeds)", rh.mean, null, se=rh.se, z=Z)
-    cs = [H.probe(H.synthetic("uniform", N_POINTS, 100, seed=s), k=K, metric="cosine", seed=s) for s in seeds]
+    # The paper's statement is qualitative (no hubness: the verdict). The w = 0 Binomial null is a d → ∞ law;
+    # at d = 100 RH sits about 1% below it, ~4–5 SE with 8 draws (0.4% at d = 400, 0.1% at d = 1600), so the
+    # sharper RH-vs-null comparison is reported, not claimed for the paper.
+    claim.note(f"RH, cosine, normal, d = 100: {rh.mean:.4f} ± {rh.se:.4f} (SE, 8 draws) vs the w = 0 null "
+               f"{null:.4f} ({(rh.mean - null) / rh.se:+.1f} SE)")
+    c = H.probe(H.synthetic("uniform", N_POINTS, 100, seed=seeds[0]), k=K, metric="cosine", seed=seeds[0])
     # control: uniform [0,1]^d has a non-zero mean direction
-    claim.control.not_equal("verdict, cosine, uniform [0,1], d = 100 (non-zero mean direction)", cs[0].verdict,
+    claim.control.not_equal("verdict, cosine, uniform [0,1], d = 100 (non-zero mean direction)", c.verdict,
                             "null-like", inverts="verdict, cosine, normal, d = 100")
-    crh = spread(r.robinhood for r in cs)
-    claim.control.far("RH, cosine, uniform [0,1], vs null model RH (mean of 4 seeds)", crh.mean, null,
-                      se=max(rh.se, crh.se), z=Z, inverts="RH vs null model RH (mean of 4 seeds)")
