@@ -157,7 +157,7 @@ class Check:
 
         return {"quantity": self.quantity, "expected": self.expected, "measured": self.measured,
                 "passed": self.passed, "control": self.control, "relation": self.relation,
-                "inverts": self.inverts, "margin": jsonable(self.margin),
+                "tol": jsonable(self.tol), "inverts": self.inverts, "margin": jsonable(self.margin),
                 "measured_value": jsonable(self.measured_value)}
 
 
@@ -193,6 +193,7 @@ class ClaimRecorder:
     dtype: str = "float64"
     notes: list[str] = field(default_factory=list)
     seed_offset: int = 0
+    violations: list[str] = field(default_factory=list)
     _is_control: bool = False
 
     @property
@@ -219,26 +220,31 @@ class ClaimRecorder:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def _violation(self, message: str) -> ClaimContractError:
+        """Record a broken rule (so that a test catching AssertionError cannot hide it) and return the error."""
+        self.violations.append(message)
+        return ClaimContractError(message)
+
     def _main(self, name: str) -> Check:
         for c in self.checks:
             if not c.control and c.quantity == name:
                 return c
         mains = [c.quantity for c in self.checks if not c.control]
-        raise ClaimContractError(f"[{self.id}] control inverts {name!r}, but no main check has that quantity "
+        raise self._violation(f"[{self.id}] control inverts {name!r}, but no main check has that quantity "
                                  f"(main checks so far: {mains})")
 
     def _pair(self, relation: str, target: Any, tol: float | None, inverts: str | None) -> None:
         """Enforce that a control check inverts a named main check on the same quantity."""
         if not self._is_control:
             if inverts is not None:
-                raise ClaimContractError(f"[{self.id}] only a control check names the check it inverts")
+                raise self._violation(f"[{self.id}] only a control check names the check it inverts")
             return
         if inverts is None:
-            raise ClaimContractError(f"[{self.id}] control check ({relation}) must name the main check it inverts: "
+            raise self._violation(f"[{self.id}] control check ({relation}) must name the main check it inverts: "
                                      f"claim.control.{relation}(..., inverts='quantity of the main check')")
         main = self._main(inverts)
         if INVERSE.get(main.relation) != relation:
-            raise ClaimContractError(
+            raise self._violation(
                 f"[{self.id}] control on {inverts!r} asserts '{relation}', which does not invert the main check's "
                 f"'{main.relation}' (the inverse is '{INVERSE.get(main.relation, 'none: use a typed check')}')")
         ok = True
@@ -254,7 +260,7 @@ class ClaimRecorder:
         else:
             ok = _same(target, main.target)
         if not ok:
-            raise ClaimContractError(
+            raise self._violation(
                 f"[{self.id}] control on {inverts!r} ({relation} {_fmt(target)}"
                 f"{'' if tol is None else f' ± {_fmt(tol)}'}) does not assert the opposite of the main check "
                 f"({main.relation} {_fmt(main.target)}{'' if main.tol is None else f' ± {_fmt(main.tol)}'})")
@@ -283,19 +289,18 @@ class ClaimRecorder:
         It has no inverse, so no control can name it; prefer a typed check.
         """
         if self._is_control:
-            raise ClaimContractError(f"[{self.id}] a control must use a typed check that inverts a main check, "
+            raise self._violation(f"[{self.id}] a control must use a typed check that inverts a main check, "
                                      f"not check(); see ClaimRecorder")
         self._record(quantity, expected, measured, passed)
 
-    @staticmethod
-    def _tolerance(expected: float, rtol: float, atol: float, se: float | None, z: float | None) -> tuple[float, str]:
+    def _tolerance(self, expected: float, rtol: float, atol: float, se: float | None, z: float | None) -> tuple[float, str]:
         if se is not None or z is not None:
             if se is None or z is None or not (se >= 0 and math.isfinite(se)) or z <= 0:
-                raise ClaimContractError("a standard-error tolerance needs a finite se >= 0 and a stated multiple z > 0")
+                raise self._violation(f"[{self.id}] a standard-error tolerance needs a finite se >= 0 and a stated multiple z > 0")
             tol = z * se + atol
             return tol, f"{_fmt(z)}·SE (SE {_fmt(se)}){f' + {_fmt(atol)}' if atol else ''}"
         if rtol == 0 and atol == 0:
-            raise ClaimContractError("close()/far() need a stated tolerance (rtol, atol, or se with z)")
+            raise self._violation(f"[{self.id}] close()/far() need a stated tolerance (rtol, atol, or se with z)")
         tol = atol + rtol * abs(expected)
         return tol, _fmt(tol)
 
@@ -337,8 +342,8 @@ class ClaimRecorder:
 
     def is_in(self, quantity: str, measured: Any, allowed, *, inverts: str | None = None) -> None:
         allowed = tuple(allowed)
-        self._record(quantity, f"one of {_fmt(list(allowed))}", measured, measured in allowed, relation="is_in",
-                     target=allowed, inverts=inverts)
+        self._record(quantity, f"one of {_fmt(list(allowed))}", measured, _finite(measured) and measured in allowed,
+                     relation="is_in", target=allowed, inverts=inverts)
 
     def not_in(self, quantity: str, measured: Any, excluded, *, inverts: str | None = None) -> None:
         excluded = tuple(excluded)
@@ -348,12 +353,14 @@ class ClaimRecorder:
 
     def contains(self, quantity: str, measured, item: Any, *, inverts: str | None = None) -> None:
         """``item`` is among the measured values (e.g. the rescues a verdict lists)."""
-        self._record(quantity, f"includes {_fmt(item)}", list(measured), item in measured, relation="contains",
-                     target=item, inverts=inverts)
+        measured = list(measured)
+        self._record(quantity, f"includes {_fmt(item)}", measured, _finite(measured) and item in measured,
+                     relation="contains", target=item, inverts=inverts)
 
     def lacks(self, quantity: str, measured, item: Any, *, inverts: str | None = None) -> None:
-        self._record(quantity, f"excludes {_fmt(item)}", list(measured), item not in measured, relation="lacks",
-                     target=item, inverts=inverts)
+        measured = list(measured)
+        self._record(quantity, f"excludes {_fmt(item)}", measured, _finite(measured) and item not in measured,
+                     relation="lacks", target=item, inverts=inverts)
 
     def satisfies(self, quantity: str, measured: Any, predicate: Callable[[Any], bool], expected: str, *,
                   inverts: str | None = None) -> None:

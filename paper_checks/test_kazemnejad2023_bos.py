@@ -55,8 +55,9 @@ def run(attn: Attention, n: int, with_bos: bool) -> torch.Tensor:
 
 @claim("kazemnejad2023-bos-counts", KAZEMNEJAD_2023,
        "With a causal mask and a distinct first token, one NoPE attention layer outputs exactly 1/t at position "
-       "t, which a ReLU FFN maps back to t; without the first token, or without the causal mask, it cannot.")
+       "t, which a ReLU FFN maps back to t; without the first token, or without the causal mask, it cannot.", attribution="paper")
 def test_bos_construction(claim):
+    # a deterministic construction in float64: the bounds are rounding
     n = 64
     t = np.arange(1, n + 1)
     out = run(construction(causal=True), n, with_bos=True).numpy()
@@ -65,8 +66,13 @@ def test_bos_construction(claim):
     with torch.no_grad():
         recovered = relu_inverse(n)(torch.from_numpy(out)[:, None]).squeeze(-1).numpy()
     claim.less("max |FFN(o_t) − t|", float(np.abs(recovered - t).max()), 1e-9)
+    claim.greater("spread of the outputs o_t (causal, with <bos>)", float(np.ptp(out)), 0.5)
+    # premise broken: no first token, or no causal mask
     no_bos = run(construction(causal=True), n, with_bos=False).numpy()
-    claim.control.greater("max |o_t − 1/t| without <bos>", float(np.abs(no_bos - expected).max()), 0.5)
+    claim.control.greater("max |o_t − 1/t| without <bos>", float(np.abs(no_bos - expected).max()), 0.5,
+                          inverts="max |o_t − 1/t| (causal, with <bos>, float64)")
     bidir = run(construction(causal=False), n, with_bos=True).numpy()
-    claim.control.greater("max |o_t − 1/t| without the causal mask", float(np.abs(bidir - expected).max()), 0.5)
-    claim.control.less("spread of outputs without the causal mask", float(np.ptp(bidir)), 1e-15)
+    claim.control.greater("max |o_t − 1/t| without the causal mask", float(np.abs(bidir - expected).max()), 0.5,
+                          inverts="max |o_t − 1/t| (causal, with <bos>, float64)")
+    claim.control.less("spread of the outputs without the causal mask", float(np.ptp(bidir)), 1e-15,
+                       inverts="spread of the outputs o_t (causal, with <bos>)")

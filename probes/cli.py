@@ -135,7 +135,7 @@ def _cmd_claims(args) -> int:
         return 0
     for c in claims:
         src = c["source"]
-        print(f"{c['id']}\n    {c['statement']}\n    source: {src['citation']}\n    test:   {c['test']}")
+        print(f"{c['id']}  [{c['attribution']}]\n    {c['statement']}\n    source: {src['citation']}\n    test:   {c['test']}")
     print(f"\n{len(claims)} claims; run them with `pytest paper_checks/`")
     return 0
 
