@@ -389,10 +389,16 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def claim(id: str, source: Source, statement: str, *, attribution: str, **extra) -> Callable:
+def claim(id: str, source: Source, statement: str, *, attribution: str, refuted: str | None = None,
+          **extra) -> Callable:
     """Mark a test as a paper claim with a stable ``id``, its ``source``, a one-line ``statement`` and its
     ``attribution``: ``"paper"`` (it reproduces the source's own statement) or ``"derived"`` (attnprobe's own
-    law, building on the source)."""
+    law, building on the source).
+
+    ``refuted="what was measured"``: the claim as stated was published but does not hold; it keeps its id
+    and statement, still runs, and must keep failing (a strict xfail): the claims table shows it as
+    ``refuted`` with the reason, a finding rather than a silent removal. A corrected claim gets a new id.
+    """
     if attribution not in ATTRIBUTIONS:
         raise ValueError(f"claim {id}: attribution must be one of {ATTRIBUTIONS} ('paper': the source's own "
                          f"statement; 'derived': attnprobe's law built on it), got {attribution!r}")
@@ -401,4 +407,14 @@ def claim(id: str, source: Source, statement: str, *, attribution: str, **extra)
     if not isinstance(source, Source):
         raise TypeError(f"claim {id}: source must be a paper_checks.claims.Source, got {type(source).__name__}")
     statement = " ".join(statement.split())
-    return pytest.mark.claim(id=id, source=source, statement=statement, attribution=attribution, **extra)
+    mark = pytest.mark.claim(id=id, source=source, statement=statement, attribution=attribution,
+                             refuted=refuted, **extra)
+    if refuted is None:
+        return mark
+    if not str(refuted).strip():
+        raise ValueError(f"claim {id}: refuted= must say what was measured")
+
+    def decorate(test):
+        return pytest.mark.xfail(strict=True, reason=f"refuted: {refuted}")(mark(test))
+
+    return decorate

@@ -216,8 +216,12 @@ class _Module:
             raise ListingError(f"{self.where(dec)}: claim {cid}: the source is not a Source")
         if attribution not in ATTRIBUTIONS:
             raise ListingError(f"{self.where(dec)}: claim {cid}: attribution must be one of {ATTRIBUTIONS}")
-        return {"id": cid, "attribution": attribution, "source": source.to_dict(),
-                "statement": " ".join(str(statement).split()), "test": test}
+        refuted = next((self.eval(k.value) for k in dec.keywords if k.arg == "refuted"), None)
+        out = {"id": cid, "attribution": attribution, "source": source.to_dict(),
+               "statement": " ".join(str(statement).split()), "test": test}
+        if refuted:
+            out["refuted"] = " ".join(str(refuted).split())
+        return out
 
 
 def list_claims(path: str) -> list[dict]:

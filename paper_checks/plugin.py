@@ -218,9 +218,16 @@ def pytest_runtest_makereport(item, call):
         rows[item.nodeid] = row
     row.recorder = rec or row.recorder
     row.seconds += getattr(report, "duration", 0.0)
-    if report.skipped:
+    if report.skipped and hasattr(report, "wasxfail"):
+        row.outcome = "refuted"  # a published claim that does not hold: it failed, as its recorded finding says
+        row.message = str(report.wasxfail)
+    elif report.skipped:
         row.outcome = "skip"
         row.message = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else "skipped"
+    elif report.failed and m.kwargs.get("refuted") and report.when == "call":
+        row.outcome = "FAIL"
+        row.message = (f"claim marked refuted ({m.kwargs['refuted']}) now holds: review the finding and drop "
+                       "refuted=")
     elif report.failed:
         contract = call.excinfo is not None and call.excinfo.errisinstance(ClaimContractError)
         row.outcome = "CONTRACT" if contract else ("FAIL" if report.when == "call" else "error")
@@ -296,6 +303,9 @@ def summary_line(rows: list[ClaimRow]) -> str:
         parts.append(f"{sum(r.outcome == 'pass' for r in mine)}/{len(mine)} {att}")
     n_ctrl = sum(1 for r in rows if r.recorder and any(c.control for c in r.recorder.checks))
     line = f"{n_pass}/{len(rows)} claims hold ({', '.join(parts)}); {n_ctrl} recorded a negative control"
+    n_ref = sum(r.outcome == "refuted" for r in rows)
+    if n_ref:
+        line += f"; {n_ref} refuted as stated (findings: see their rows)"
     ids = {}
     for r in rows:
         ids.setdefault(r.base_id.split("[")[0], r.attribution)

@@ -407,3 +407,27 @@ def test_the_listing_of_paper_checks_matches_pytest_and_imports_neither_torch_no
     collect = ("import json; from paper_checks.plugin import collect_claims; print(json.dumps(collect_claims()))")
     collected = json.loads(subprocess.run([sys.executable, "-c", collect], check=True, **env_run).stdout.splitlines()[-1])
     assert out["claims"] == collected
+
+
+def test_a_refuted_claim_keeps_its_id_and_must_keep_failing(pytester):
+    """A published claim that did not hold stays, marked refuted with what was measured (a finding, not a removal);
+    if it starts to hold, the run fails so the finding is reviewed."""
+    pytester.makepyfile(HEADER + '''
+@claim("author2024-law-fails", SRC, "The law holds.", attribution="derived", refuted="measured 3 against 2")
+def test_refuted(claim):
+    claim.close("value", 3.0, 2.0, atol=0.1)
+    claim.control.far("value without the premise", 5.0, 2.0, atol=0.1, inverts="value")
+
+@claim("author2024-law-now-holds", SRC, "Another law.", attribution="derived", refuted="it used to fail")
+def test_now_holds(claim):
+    claim.close("value", 2.0, 2.0, atol=0.1)
+    claim.control.far("value without the premise", 5.0, 2.0, atol=0.1, inverts="value")
+''')
+    res = _run(pytester, "--claims-report", "out.json")
+    res.assert_outcomes(xfailed=1, failed=1)
+    res.stdout.fnmatch_lines(["*author2024-law-fails*", "*1 refuted as stated*"])
+    rows = {r["id"]: r for r in json.loads((pytester.path / "out.json").read_text())["claims"]}
+    assert rows["author2024-law-fails"]["verdict"] == "refuted"
+    assert "measured 3 against 2" in rows["author2024-law-fails"]["message"]
+    assert rows["author2024-law-now-holds"]["verdict"] == "FAIL"
+    assert "now holds" in rows["author2024-law-now-holds"]["message"]
