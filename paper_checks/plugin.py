@@ -454,9 +454,12 @@ class _Lister:
             if m is None or m.kwargs["id"] in seen:
                 continue
             seen.add(m.kwargs["id"])
-            self.claims.append({"id": m.kwargs["id"], "attribution": m.kwargs.get("attribution"),
-                                "source": m.kwargs["source"].to_dict(), "statement": m.kwargs["statement"],
-                                "test": item.nodeid.split("[")[0]})
+            entry = {"id": m.kwargs["id"], "attribution": m.kwargs.get("attribution"),
+                     "source": m.kwargs["source"].to_dict(), "statement": m.kwargs["statement"],
+                     "test": item.nodeid.split("[")[0]}
+            if m.kwargs.get("refuted"):
+                entry["refuted"] = " ".join(str(m.kwargs["refuted"]).split())
+            self.claims.append(entry)
 
 
 def collect_claims(path: str | None = None) -> list[dict]:

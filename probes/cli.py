@@ -135,7 +135,10 @@ def _cmd_claims(args) -> int:
         return 0
     for c in claims:
         src = c["source"]
-        print(f"{c['id']}  [{c['attribution']}]\n    {c['statement']}\n    source: {src['citation']}\n    test:   {c['test']}")
+        print(f"{c['id']}  [{c['attribution']}{', refuted' if c.get('refuted') else ''}]\n    {c['statement']}\n"
+              f"    source: {src['citation']}\n    test:   {c['test']}")
+        if c.get("refuted"):
+            print(f"    refuted: {c['refuted']}")
     print(f"\n{len(claims)} claims; run them with `pytest paper_checks/`")
     return 0
 

@@ -124,12 +124,12 @@ ROW_MASS_CLOSED = {   # the claims the row-mass steps check; each is typed here 
 LOGIT_BLIND = ("softmax", "logn", "ssmax", "shiftssmax", "clipped", "diff")
 # the others' two-key row mass moves with the second logit u at this point (logit 1 held at 0.3)
 _u = sp.Symbol("u", real=True)
-_WITNESS = {_u: sp.Float("0.7"), n: 2, eps: sp.Float("0.01")}
+_WITNESS = {_u: sp.Rational(7, 10), n: 2, eps: sp.Rational(1, 100)}  # exact rationals: no rounding
 
 
 def _two_key(norm: str):
     """The row mass of two keys with logits (0.3, u) (linear attention: φ(q)·φ(k) = (0.3, u))."""
-    logit = sp.Float("0.3") + (_u - sp.Float("0.3")) * sp.KroneckerDelta(j, 2)
+    logit = sp.Rational(3, 10) + (_u - sp.Rational(3, 10)) * sp.KroneckerDelta(j, 2)
     return _mass(norm, 2).xreplace({b[j]: logit, A[j]: logit})
 
 
