@@ -107,6 +107,35 @@ def test_non_finite_inputs_are_rejected():
         F.check_layer(layer, torch.full((1, 4, 32), float("inf"), dtype=torch.float64))
 
 
+def test_a_module_whose_output_goes_nan_is_diverged_not_a_verdict():
+    """A linear-attention module that returns NaN (finite input) gets Diverged naming it, never 'differs'."""
+    from probes.errors import Diverged
+
+    class NaNOut(nn.Module):
+        causal, eps, d_model = True, 0.0, 8
+
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(8, 24)
+
+        def fast_weight_parts(self, x):
+            q, k, v = self.qkv(x).chunk(3, -1)
+            return F.elu1(q)[:, None], F.elu1(k)[:, None], v[:, None]
+
+        def fast_weight_readout(self, o):
+            return o[:, 0]
+
+        def forward(self, x):
+            q, k, v = self.fast_weight_parts(x)
+            out = self.fast_weight_readout(F.parallel_attention(q, k, v, causal=True))
+            return out + float("nan") if x.shape[1] > 16 else out
+
+    x = torch.randn(1, 24, 8, dtype=torch.float64)
+    with pytest.raises(Diverged, match="mine: linear-attention differences is not finite"):
+        F.check_layer(NaNOut().double(), x, name="mine")
+    assert F.check_layer(NaNOut().double(), x[:, :16], name="mine").exact
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     assert all(F.equivalences(device="cuda").exact.values())
