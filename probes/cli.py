@@ -78,6 +78,17 @@ def _cmd_audit(args) -> int:
             skipped[p] = f"diverged: {exc}"
             report["probes"][mod.JSON_KEY] = {"outcome": "diverged", "reason": str(exc)}
             continue
+        except InputError:
+            raise
+        except Exception as exc:  # raised inside the user's own module: one line naming it, not a traceback
+            msg = subject.design_failure(exc, f"the {p} probe")
+            if msg is None:
+                raise  # attnprobe's own bug: the traceback is the bug report
+            if args.probe:
+                raise InputError(msg) from exc
+            skipped[p] = msg
+            report["probes"][mod.JSON_KEY] = {"outcome": "failed", "reason": msg}
+            continue
         except KeyboardInterrupt:
             if not results:
                 raise

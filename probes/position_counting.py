@@ -307,6 +307,11 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
     else:
         verdict = "cannot-count"
         notes.append(f"exact check inconclusive (spread {ex.spread:.2e}) and no trainable check was run")
+    if ex.state == "inconclusive" and subject.kind.startswith("hf") and dtype == torch.float64:
+        notes.append("the model is Hugging Face's: its eager attention computes the softmax in float32 even in a "
+                     "float64 model, so round-off of order 1e-7 can put the spread between the exact check's zero "
+                     f"({ex.zero_tol:g}) and non-zero ({ex.nonzero_tol:g}) thresholds; that is why the exact check "
+                     "is inconclusive here")
     if fvu is not None and verdict == "can-count" and fvu >= FVU_LEARNS:
         notes.append(f"symmetry breaks but {steps} training steps reached only FVU {fvu:.3f}")
     if fvu is not None and verdict != "can-count" and fvu < floor_fvu - FLOOR_ROUNDING:

@@ -210,3 +210,28 @@ def test_diverged_probe_is_reported_not_a_verdict(capsys, monkeypatch):
     assert code == 0 and data["probes"]["boom"] == {"outcome": "diverged",
                                                     "reason": "nope: entropy H(n) is not finite (first NaN at n = "
                                                               "1024); no verdict from NaN/Inf"}
+
+
+def test_a_design_that_fails_only_at_the_probe_length_is_named(tmp_path, capsys):
+    """It passes the load-time check at n = 4 (a position table of 8) and fails at the probe's n = 16: one line
+    naming the design, the probe, the length and the line of the design's code, not a traceback."""
+    path = tmp_path / "short_table.py"
+    path.write_text(textwrap.dedent('''
+        import torch
+        from torch import nn
+
+        class Table(nn.Module):
+            d_model = 8
+            def __init__(self):
+                super().__init__()
+                self.pos = nn.Parameter(torch.randn(8, 8))
+            def forward(self, x):
+                return x + self.pos[: x.shape[1]]
+
+        def make():
+            return Table()
+    '''))
+    code, _, err = run(capsys, "audit", f"{path}:make", "--probe", "position-counting", "--pc-no-train")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "failed during the position-counting probe at input shape (1, 16, 8) (n = 16)" in err
+    assert "RuntimeError" in err and f"{path}:11" in err

@@ -212,3 +212,26 @@ def test_training_that_diverges_is_diverged_not_cannot_count():
     with pytest.raises(Diverged, match=r"rope-causal: (training loss|trained readout|trained FVU).*not finite"):
         trainable_check(model, 32, seeds=(0,), steps=30, lr=1e200, design="rope-causal")
     assert Diverged.__mro__[1] is InputError  # the CLI prints it as one line, exit 2 (audit: 'diverged')
+
+
+def test_an_inconclusive_hugging_face_check_says_why():
+    """HF eager attention computes its softmax in float32: a float64 exact check can land between the thresholds,
+    and the note must say that this is why the verdict comes from elsewhere."""
+    from torch import nn
+
+    from probes.designs.loading import Subject
+    from probes.position_counting import probe
+
+    class Float32Noise(nn.Module):  # identical rows drift apart by float32-size amounts, as in eager attention
+        d_model = 8
+
+        def forward(self, x):
+            n = x.shape[1]
+            return x + 1e-7 * torch.arange(n, dtype=x.dtype, device=x.device)[None, :, None]
+
+    subject = Subject("tiny-hf-like", "hf-model", Float32Noise().double(), 8, causal=True)
+    r = probe(subject, train=False)
+    assert r.exact == "inconclusive"
+    assert any("float32" in note and "inconclusive here" in note for note in r.notes), r.notes
+    zoo_like = Subject("same-module", "module", Float32Noise().double(), 8, causal=True)
+    assert not any("float32" in note for note in probe(zoo_like, train=False).notes)

@@ -52,12 +52,34 @@ class Subject:
     randomized: bool = False
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
+    last_input_shape: tuple | None = None
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "d_model": self.d_model, "causal": self.causal,
                 "zoo_equivalent": self.zoo_spec.name if self.zoo_spec else None,
                 "trained_weights": self.trained and not self.randomized,
                 "randomized": self.randomized, "seed": self.seed, "notes": list(self.notes)}
+
+    def design_failure(self, exc: BaseException, during: str = "") -> str | None:
+        """A one-line message when ``exc`` was raised inside the design's own code, else None (an attnprobe bug).
+
+        The design's code is every source file defining a class of its modules, outside attnprobe and torch;
+        the message names the design, the input shape (hence the length n) it failed at, and the frame.
+        """
+        files = _design_files(self.module)
+        tb, frame = exc.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename in files:
+                frame = tb
+            tb = tb.tb_next
+        if frame is None:
+            return None
+        shape = self.last_input_shape
+        at = f" at input shape {shape} (n = {shape[1]})" if shape and len(shape) > 1 else ""
+        where = f" during {during}" if during else ""
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        return (f"design {self.name!r} failed{where}{at}: {type(exc).__name__}{': ' + msg if msg else ''} "
+                f"({frame.tb_frame.f_code.co_filename}:{frame.tb_lineno})")
 
     def summary(self) -> str:
         mask = {True: "causal", False: "bidirectional", None: "mask unknown"}[self.causal]
@@ -208,6 +230,48 @@ def _load_checkpoint(path: Path):
     return model
 
 
+_OWN = (str(Path(__file__).resolve().parents[2]), str(Path(torch.__file__).resolve().parent))
+
+
+def _design_files(module: nn.Module) -> set[str]:
+    """Source files of the classes that make up ``module`` (read from their methods' code), outside attnprobe
+    and torch."""
+    files = set()
+    for m in module.modules():
+        for cls in type(m).__mro__:
+            for attr in vars(cls).values():
+                code = getattr(getattr(attr, "__func__", attr), "__code__", None)
+                if code is not None:
+                    files.add(code.co_filename)
+    return {f for f in files if not str(Path(f).resolve()).startswith(_OWN)}
+
+
+def _guard(subject: Subject) -> None:
+    """Hooks on the design: remember the last input shape, and refuse an output that changes (batch, n, d_model).
+
+    A design that passes the load-time check at n = 4 but changes shape at a probe's length then fails with
+    one line naming it and the length, instead of a traceback from inside a probe.
+    """
+
+    def pre(mod, args):
+        x = args[0] if args else None
+        subject.last_input_shape = tuple(x.shape) if isinstance(x, torch.Tensor) else None
+
+    def post(mod, args, out):
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor):
+            return
+        if not isinstance(out, torch.Tensor):
+            raise InputError(f"design {subject.name!r}: returned {type(out).__name__} for input shape "
+                             f"{tuple(x.shape)} (n = {x.shape[1]}); a design returns one (batch, n, d_model) tensor")
+        if out.shape != x.shape:
+            raise InputError(f"design {subject.name!r}: maps input shape {tuple(x.shape)} to {tuple(out.shape)} "
+                             f"at n = {x.shape[1]}; a design must keep (batch, n, d_model)")
+
+    subject.module.register_forward_pre_hook(pre)
+    subject.module.register_forward_hook(post)
+
+
 def _check_module(subject: Subject, dtype, device) -> None:
     x = torch.randn(1, 4, subject.d_model, dtype=dtype, device=device, generator=None)
     try:
@@ -283,4 +347,5 @@ def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: to
     subject = Subject(name, kind, module, d, causal, zoo_spec, trained, bool(randomize),
                       seed if (randomize or is_stack) else None, notes)
     _check_module(subject, dtype, device)
+    _guard(subject)
     return subject
