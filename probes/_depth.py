@@ -23,7 +23,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from probes._threads import one_thread
 from probes.errors import InputError, NotApplicable, check_finite
 
 __all__ = ["SLOPE_Z", "SLOPE_RESOLUTION", "SLOPE_VERDICTS", "StackSource", "stack_source", "find_blocks",
@@ -47,18 +47,6 @@ INIT_NOTE = ("parameters: the design's own initialisation from the probe's seeds
              "randomiser is not applied: for the depth probes the initialisation is part of the design)")
 
 
-@contextlib.contextmanager
-def one_thread(device):
-    """Small stacks on CPU: one intra-op thread (threads only add synchronisation on a shared machine)."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 # -- subjects ---------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ Verdict (Su's probe itself: identical tokens, no special tokens):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -40,6 +39,7 @@ from torch import nn
 
 from probes.errors import InputError, check_finite
 from probes._lazy import lazy_import
+from probes._threads import one_thread
 from probes.result import Result
 
 theory = lazy_import("theory.position_counting")
@@ -104,19 +104,6 @@ class PositionCountingResult(Result):
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-@contextlib.contextmanager
-def _one_thread(device):
-    """The probe's models are tiny (n = 16, d = 32): on CPU, intra-op threads only add
-    synchronisation (measured 10× slower with 2 threads on a loaded 2-core machine)."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def _rel_spread(y: torch.Tensor, ref: torch.Tensor | None = None) -> float:
@@ -157,7 +144,7 @@ def exact_check(module: nn.Module, d_model: int, *, n: int = 16, seed: int = 0,
     zero, nonzero = thresholds(dtype)
     module = module.eval()
     outs = {}
-    with torch.no_grad(), _one_thread(device):
+    with torch.no_grad(), one_thread(device):
         for key, (inp, sl) in _inputs(d_model, n, seed, dtype, device).items():
             y = module(inp)
             if y.shape != inp.shape:
@@ -217,7 +204,7 @@ def _fits(module, d_model, *, n, seeds, steps, lr, dtype, device, extra, rerando
     pos = torch.arange(1, n + 1, dtype=torch.float64)
     mean, std = pos.mean(), pos.std(unbiased=False)
     target = ((pos - mean) / std).to(device=device, dtype=dtype)
-    with _one_thread(device):
+    with one_thread(device):
         raw = _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, rerandomize, input_seed,
                      design)
     fits = []
