@@ -88,3 +88,29 @@ def run(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_corrupt_checkpoint_directories_give_one_line(tmp_path, capsys):
+    """Truncated weights, garbage or non-object config.json, an unknown model_type: exit 2 and one line each."""
+    model = tiny_llama()
+    good = tmp_path / "good"
+    model.save_pretrained(good, safe_serialization=True)
+    weights = (good / "model.safetensors").read_bytes()
+    config = (good / "config.json").read_text()
+    capsys.readouterr()  # transformers' own progress output while saving
+    cases = {
+        "truncated": (config, weights[: len(weights) // 2]),
+        "empty-weights": (config, b""),
+        "header-only": (config, weights[:8]),
+        "garbage-config": ("{not json", weights),
+        "list-config": ("[1, 2]", weights),
+        "unknown-type": (json.dumps({"model_type": "no-such-architecture"}), weights),
+        "bad-values": (json.dumps({**json.loads(config), "hidden_size": "wide"}), weights),
+    }
+    for name, (cfg, w) in cases.items():
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(cfg)
+        (d / "model.safetensors").write_bytes(w)
+        code, _, err = run(capsys, "audit", str(d), "--probe", "position-counting", "--pc-no-train")
+        assert code == 2 and err.count("\n") == 1 and err.startswith("attnprobe: error: "), (name, err[-1500:])

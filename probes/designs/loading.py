@@ -213,20 +213,28 @@ def _load_checkpoint(path: Path):
         import transformers
     except ImportError as exc:
         raise InputError("auditing a Hugging Face checkpoint needs transformers: pip install 'attnprobe[hf]'") from exc
+    def first_line(exc):
+        text = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
     try:
-        model_type = json.loads((path / "config.json").read_text()).get("model_type")
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"design {str(path)!r}: config.json is not valid JSON: {exc}") from exc
+        cfg = json.loads((path / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"design {str(path)!r}: config.json is not valid JSON ({first_line(exc)})") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"design {str(path)!r}: config.json holds a {type(cfg).__name__}, not a JSON object")
+    model_type = cfg.get("model_type")
     try:
         config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
-    except (ValueError, KeyError) as exc:
-        raise InputError(f"design {str(path)!r}: unknown architecture model_type={model_type!r} "
-                         f"for transformers {transformers.__version__}") from exc
+    except Exception as exc:  # ValueError/KeyError (unknown model_type), OSError, TypeError on odd values, ...
+        raise InputError(f"design {str(path)!r}: config.json is not a usable config for model_type={model_type!r} "
+                         f"(transformers {transformers.__version__}: {first_line(exc)})") from None
     try:
         model = transformers.AutoModel.from_pretrained(str(path), config=config, local_files_only=True,
                                                        use_safetensors=True, attn_implementation="eager")
     except Exception as exc:
-        raise InputError(f"design {str(path)!r}: loading the checkpoint failed: {type(exc).__name__}: {exc}") from exc
+        raise InputError(f"design {str(path)!r}: loading the checkpoint failed ({first_line(exc)}); was "
+                         "model.safetensors fully written?") from None
     return model
 
 
