@@ -226,7 +226,10 @@ def _load_checkpoint(path: Path):
     model_type = cfg.get("model_type")
     try:
         config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
-    except Exception as exc:  # ValueError/KeyError (unknown model_type), OSError, TypeError on odd values, ...
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"design {str(path)!r}: unknown architecture model_type={model_type!r} "
+                         f"for transformers {transformers.__version__}") from None
+    except Exception as exc:  # OSError, TypeError on odd values, ...
         raise InputError(f"design {str(path)!r}: config.json is not a usable config for model_type={model_type!r} "
                          f"(transformers {transformers.__version__}: {first_line(exc)})") from None
     try:
