@@ -348,13 +348,9 @@ def loglog_plot(path, series: dict, *, title: str, xlabel: str, ylabel: str, gui
                 xlog: bool = True):
     """One log–log plot (``xlog=False``: log y only): ``series`` label → (xs, ys); ``guides`` label → slope
     (dashed, through the first series' first point)."""
-    try:
-        import matplotlib
+    from probes import plotting
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - plot extra missing
-        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=120)
     first = None
     for label, (xs, ys) in series.items():
@@ -373,8 +369,4 @@ def loglog_plot(path, series: dict, *, title: str, xlabel: str, ylabel: str, gui
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return plotting.save(fig, path, legend=ax)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from probes.errors import Diverged, InputError, NotApplicable
 
-__all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
+__all__ = ["main", "AUDIT_PROBES"]
 
 # --probe name -> module with ``audit(subject, *, seed, dtype, device, options) -> Result``
 # and ``JSON_KEY``; optional ``add_audit_arguments(parser)`` and ``write_plots(result, out_dir)``.
@@ -30,8 +30,6 @@ AUDIT_PROBES: dict[str, str] = {
     "collapse": "probes.collapse",
 }
 
-# Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
-FILE_COMMANDS: tuple[str, ...] = ("probes.unargmaxable", "probes.hubness")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,12 +38,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _dtype(name: str):
-    import torch
+    from probes.dtypes import parse_dtype
 
-    table = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64, "float": torch.float32}
-    if name not in table:
-        raise InputError(f"--dtype {name!r}: use float64 or float32")
-    return table[name]
+    return parse_dtype(name)
 
 
 def _cmd_audit(args) -> int:
@@ -274,8 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", action="append", metavar="DERIVATION", help="only this derivation (repeatable)")
     t.set_defaults(func=_cmd_theory)
 
-    for modname in FILE_COMMANDS:
-        importlib.import_module(modname).add_subcommand(sub)
+    from probes.commands import add_file_commands
+
+    add_file_commands(sub)
     return parser
 
 

@@ -75,7 +75,7 @@ __all__ = ["JSON_KEY", "EntropyResult", "WeightsFunction", "PositionRow", "weigh
            "without_position", "from_callable", "from_normalizer", "finite_key_entropy",
            "reference", "noise_logits", "sphere_entropy_offset", "diff_noise_gain", "verdict_table",
            "probe", "gate", "classify_entropy", "classify_needle", "audit", "add_audit_arguments",
-           "markdown", "write_plots", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
+           "markdown", "write_plots", "verdict_table_markdown", "P1_VERDICTS", "P2_VERDICTS", "GATE_TOL"]
 
 JSON_KEY = "entropy"
 P1_VERDICTS = ("entropy-invariant", "standard-like", "partially-compensated", "collapsed", "gate-failed")
@@ -1101,22 +1101,15 @@ def markdown(result: EntropyResult) -> str:
 
 def write_plots(result: EntropyResult, out_dir) -> list[str]:
     """entropy_vs_n.png (H(n) with the theory curve) and needle_vs_n.png (p*(n) with theory)."""
-    import matplotlib
+    from probes import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ns = np.asarray(result.ns, dtype=float)
     paths = []
 
     def save(fig, ax, name):
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        paths.append(str(out / name))
+        paths.append(str(plotting.save(fig, out / name, dpi=110, legend=ax)))
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot(ns, [result.entropy_by_n[str(int(n))] for n in ns], "o-", label=f"{result.design} (measured)")
@@ -1154,31 +1147,22 @@ def verdict_table(names, **kw) -> list[dict]:
     return rows
 
 
-def _main(argv=None) -> int:  # python -m probes.entropy [--rows R] [--max-log2n K] [names...]
-    import argparse
-
-    from probes.designs.zoo import ZOO
-
-    ap = argparse.ArgumentParser(prog="python -m probes.entropy", description="entropy/fading verdict table")
-    ap.add_argument("names", nargs="*", help="zoo names (default: the whole zoo)")
-    ap.add_argument("--rows", type=int, default=512)
-    ap.add_argument("--max-log2n", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--head", type=int, default=0, help="head whose normaliser and position term are probed")
-    a = ap.parse_args(argv)
-    table = verdict_table(a.names or ZOO, rows=a.rows, n_max=1 << a.max_log2n, seed=a.seed, noise_needle=False,
-                          head=a.head)
-    print("| design | P1 verdict | P1 theory | P2 verdict | P2 theory | match | slope | H(n_max) | max share "
-          "| fade ratio (Δ=3) | params |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+def verdict_table_markdown(table: list[dict]) -> str:
+    """The rows of :func:`verdict_table` as a Markdown table."""
+    lines = ["| design | P1 verdict | P1 theory | P2 verdict | P2 theory | match | slope | H(n_max) | max share "
+             "| fade ratio (Δ=3) | params |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in table:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items()
                            if k not in ("head",))
-        print(f"| {t['design']} | {t['p1']} | {t['p1_theory']} | {t['p2']} | {t['p2_theory']} | "
-              f"{'yes' if t['match'] else 'NO'} | {t['slope']:.3f} | {t['H_top']:.3f} | {t['max_share_top']:.3g} | "
-              f"{t['fade_ratio']:.3g} | {params} |")
-    return 0 if all(t["match"] for t in table) else 1
+        lines.append(f"| {t['design']} | {t['p1']} | {t['p1_theory']} | {t['p2']} | {t['p2_theory']} | "
+                     f"{'yes' if t['match'] else 'NO'} | {t['slope']:.3f} | {t['H_top']:.3f} | "
+                     f"{t['max_share_top']:.3g} | {t['fade_ratio']:.3g} | {params} |")
+    return "\n".join(lines)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(_main())
+if __name__ == "__main__":  # pragma: no cover - `python -m probes.entropy` is `attnprobe entropy-table`
+    import sys
+
+    from probes.cli import main
+
+    raise SystemExit(main(["entropy-table", *sys.argv[1:]]))

@@ -28,6 +28,7 @@ import copy
 import math
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -470,15 +471,9 @@ def markdown(res: NormInvarianceResult) -> str:
 
 def write_plots(res: NormInvarianceResult, out_dir) -> list:
     """``norm_invariance.png``: measured r(s) per norm class against 1 − s/√(s² + ε) (log-log)."""
-    try:
-        import matplotlib
+    from probes import plotting
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover
-        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
-    from pathlib import Path
-
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     for r in res.rows:
         pts = [(s_, v) for s_, v in zip(r.scales, r.relative_deviation) if v > 0]
@@ -490,9 +485,4 @@ def write_plots(res: NormInvarianceResult, out_dir) -> list:
     ax.set_xlabel("input scale s (RMS = σ of the summed inputs)")
     ax.set_ylabel("relative output change r(s)")
     ax.set_title(f"{res.design}: ε breaks scale invariance below s_τ")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(out_dir) / "norm_invariance.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [plotting.save(fig, Path(out_dir) / "norm_invariance.png", legend=ax)]

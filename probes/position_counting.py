@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -359,15 +360,9 @@ def write_plots(res: PositionCountingResult, out_dir) -> list:
     theory's best constant (n+1)/2 that a design which cannot count is held to."""
     if not res.readout:
         return []
-    try:
-        import matplotlib
+    from probes import plotting
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - plot extra missing
-        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
-    from pathlib import Path
-
+    plt = plotting.pyplot()
     pos = list(range(1, res.n + 1))
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     ax.plot(pos, pos, "k--", lw=1, label="target 1..n")
@@ -377,11 +372,7 @@ def write_plots(res: PositionCountingResult, out_dir) -> list:
     ax.set_ylabel("output")
     ax.set_title(f"{res.design}: {res.verdict}")
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    path = Path(out_dir) / "position_counting.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [plotting.save(fig, Path(out_dir) / "position_counting.png")]
 
 
 def markdown(res: PositionCountingResult) -> str:
