@@ -117,7 +117,9 @@ def _factory_source(name: str, fn: Callable, *, dtype, device, d_model: int | No
 
     probe_module = make(2, 0)
     width = _infer_d_model(probe_module, d_model)
-    placement = getattr(probe_module, "placement", None)
+    from probes.designs.tags import tags_of
+
+    placement = tags_of(probe_module).placement or getattr(probe_module, "placement", None)
     if placement is not None and placement not in PLACEMENTS:
         placement = None
     return StackSource(name, "factory", make, placement, width, None, {})
@@ -136,9 +138,9 @@ def stack_source(subject, *, dtype=torch.float64, device="cpu", d_model: int = 6
     if setting not in ("standard", "xiong"):
         raise InputError(f"setting {setting!r}: use 'standard' or 'xiong'")
     if isinstance(subject, Subject):
-        spec = subject.zoo_spec
-        if subject.kind == "zoo" and spec is not None and spec.stack is not None:
-            subject = spec.stack
+        tags = subject.tags
+        if subject.kind == "zoo" and tags.family == "stack":
+            subject = tags.stack
         elif subject.kind == "factory":
             return _factory_source(subject.name, import_factory(subject.name), dtype=dtype, device=device,
                                    d_model=subject.d_model)

@@ -155,15 +155,10 @@ class PositionRow:
 
 
 def _find_position(module) -> nn.Module | None:
-    """The first bias-type position module inside ``module`` (the first layer's)."""
-    from probes.designs.positions import Position
+    """The first applied position term inside ``module`` (the first layer's), by its declared role and name."""
+    from probes.designs.tags import first_role
 
-    if not isinstance(module, nn.Module):
-        return None
-    for mod in module.modules():
-        if isinstance(mod, Position) and mod.name in APPLIED_POSITIONS:
-            return mod
-    return None
+    return first_role(module, "position", lambda m: m.name in APPLIED_POSITIONS)
 
 
 def with_position(wf: WeightsFunction, pos_module: nn.Module, head: int = 0) -> WeightsFunction:
@@ -219,7 +214,7 @@ def _slice_head(norm: nn.Module, head: int) -> nn.Module:
 
 def from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunction:
     norm = _slice_head(norm, head).eval()
-    nname = getattr(norm, "name", type(norm).__name__)
+    nname = getattr(norm, "name", None)  # the normaliser's declared name; None: no theory row
 
     def fn(x, norm=norm):
         with torch.no_grad():
@@ -235,7 +230,8 @@ def from_normalizer(norm: nn.Module, name: str, head: int = 0) -> WeightsFunctio
             params = {"gamma": float(norm.gamma), "zeta": float(norm.zeta)}
     else:
         kind = None
-    return WeightsFunction(name, "logits", fn, kind, mult, {"normaliser": nname, "head": head, **params})
+    label = nname or type(norm).__name__  # a label only: theory dispatches on the declared name
+    return WeightsFunction(name, "logits", fn, kind, mult, {"normaliser": label, "head": head, **params})
 
 
 def _from_diff(attn: nn.Module, name: str) -> WeightsFunction:
@@ -268,8 +264,7 @@ def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
     form (diff) or the feature-map form (linear); other modules are searched for
     those building blocks; a plain callable is taken as a logits → weights function.
     """
-    from probes.designs.attention import DiffAttention, LinearAttention
-    from probes.designs.normalizers import Normalizer, make_normalizer
+    from probes.designs.normalizers import make_normalizer
 
     if isinstance(subject, WeightsFunction):
         return subject
@@ -284,12 +279,14 @@ def weights_function(subject: Any, *, head: int = 0) -> WeightsFunction:
     if head < 0 or (isinstance(heads, int) and head >= heads):
         raise InputError(f"--entropy-head {head}: design {name!r} has {heads} heads; pick 0..{(heads or 1) - 1}")
     if isinstance(module, nn.Module):
+        # the first block that declares an attention role: a whole design (diff, linear) or a normaliser
         for mod in module.modules():
-            if isinstance(mod, DiffAttention):
+            role = getattr(mod, "role", None)
+            if role == "attention" and mod.attention_kind == "diff":
                 return _from_diff(mod, name)
-            if isinstance(mod, LinearAttention):
+            if role == "attention" and mod.attention_kind == "linear":
                 return _from_linear(mod, name)
-            if isinstance(mod, Normalizer):
+            if role == "normalizer":
                 wf = from_normalizer(mod, name, head)
                 pos = _find_position(module)
                 return wf if pos is None else with_position(wf, pos, head)
@@ -937,7 +934,7 @@ class EntropyResult(Result):
 # listed: a rotation of i.i.d. Gaussian q, k leaves the logits i.i.d. Gaussian.
 def _unapplied_position_notes(subject, wf: WeightsFunction) -> tuple:
     """Notes for position terms present in ``subject`` but not applied by ``wf``."""
-    from probes.designs.positions import Position
+    from probes.designs.tags import find_role
 
     names = set()
     spec = getattr(subject, "zoo_spec", None)
@@ -949,8 +946,7 @@ def _unapplied_position_notes(subject, wf: WeightsFunction) -> tuple:
         names.add(spec.position)
     module = getattr(subject, "module", subject)
     if isinstance(module, torch.nn.Module):
-        names.update(m.name for m in module.modules()
-                     if isinstance(m, Position) and m.name in APPLIED_POSITIONS + UNAPPLIED_POSITIONS)
+        names.update(m.name for m in find_role(module, "position") if m.name in APPLIED_POSITIONS + UNAPPLIED_POSITIONS)
     if wf.position is not None:
         names.discard(wf.position.name)
     why = {"shaw": "its key term q·a^K_{j−i} depends on the query and its value term acts on the output, so it "

@@ -267,11 +267,6 @@ def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, re
     return preds
 
 
-def _urpe_c_is_one(module: nn.Module) -> bool:
-    tables = [m.c_table for m in module.modules() if type(m).__name__ == "URPE"]
-    return bool(tables) and all(bool(torch.all(t == 1)) for t in tables)
-
-
 def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.float64, device="cpu",
           train: bool | str = "auto", steps: int = 300, train_seeds=(0, 1), d_model: int | None = None,
           randomize: bool | None = None) -> PositionCountingResult:
@@ -315,10 +310,11 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
                      "numerical symmetry breaking (check the dtype)")
     rescued = ex.rescued_by if verdict != "can-count" else ()
     row, agrees = None, None
-    if subject.zoo_spec is not None:
-        tr = theory_row(subject.zoo_spec, subject.module)
+    tags = subject.tags
+    if tags.zoo is not None:
+        tr = theory_row(tags)
         row = tr.to_dict()
-        row["zoo_equivalent"] = subject.zoo_spec.name
+        row["zoo_equivalent"] = tags.zoo
         agrees = tr.verdict == verdict and (verdict == "can-count" or set(tr.rescued_by) == set(rescued))
     return PositionCountingResult(
         design=subject.name, verdict=verdict, rescued_by=rescued, exact=ex.state, spread=ex.spread,
@@ -330,17 +326,20 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
         theory=row, agrees_with_theory=agrees, notes=tuple(notes))
 
 
-def theory_row(spec, module: nn.Module | None = None):
-    """The theory row of a zoo design: :func:`theory.position_counting.predict` given where its
-    position terms act (``kind`` and ``symmetric`` of its position classes) and, for URPE, whether
-    this module's C is identically 1."""
-    from probes.designs.positions import POSITIONS
+def theory_row(design, module: nn.Module | None = None):
+    """The theory row of a zoo design: :func:`theory.position_counting.predict` given the tags it declares
+    (:class:`probes.designs.tags.Tags`: normaliser, mask, where its position terms act and whether they are
+    symmetric, and whether URPE's C is identically 1).
 
-    pos = POSITIONS[spec.position]
-    kinds = {pos.kind} | ({POSITIONS[spec.input_position].kind} if spec.input_position else set())
-    normalizer = spec.normalizer if spec.attention == "standard" else spec.attention
-    return theory.predict(normalizer, spec.causal, kinds=tuple(sorted(kinds)), symmetric=pos.symmetric,
-                          c_is_one=module is not None and _urpe_c_is_one(module))
+    ``design``: tags, or a zoo :class:`~probes.designs.zoo.Spec` (then C ≡ 1 is read from ``module`` if given).
+    """
+    from probes.designs.tags import Tags, tags_of, tags_of_spec
+
+    tags = design if isinstance(design, Tags) else tags_of_spec(design)
+    c_is_one = tags.c_is_one if module is None else tags_of(module).c_is_one
+    normalizer = tags.normalizer if tags.attention == "standard" else tags.attention
+    return theory.predict(normalizer, bool(tags.causal), kinds=tuple(sorted(tags.position_kinds)),
+                          symmetric=bool(tags.position_symmetric), c_is_one=bool(c_is_one))
 
 
 def add_audit_arguments(parser) -> None:
