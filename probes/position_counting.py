@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from probes.contract import Probe, Summary
 from probes.errors import InputError, check_finite
 from probes._lazy import lazy_import
 from probes.result import Result
@@ -46,7 +47,7 @@ from probes.result import Result
 theory = lazy_import("theory.position_counting")
 
 __all__ = ["VERDICTS", "ExactCheck", "PositionCountingResult", "exact_check", "trainable_check", "probe",
-           "audit", "JSON_KEY", "thresholds", "theory_row"]
+           "JSON_KEY", "thresholds", "theory_row", "PositionCountingProbe", "PROBE", "markdown", "write_plots"]
 
 JSON_KEY = "position_counting"
 VERDICTS = ("cannot-count", "mirror-only", "can-count")
@@ -342,18 +343,6 @@ def theory_row(design, module: nn.Module | None = None):
                           symmetric=bool(tags.position_symmetric), c_is_one=bool(c_is_one))
 
 
-def add_audit_arguments(parser) -> None:
-    g = parser.add_argument_group("position-counting")
-    g.add_argument("--pc-n", type=int, default=16, help="number of identical tokens (default 16)")
-    g.add_argument("--pc-steps", type=int, default=300, help="Adam steps of the trainable check (default 300)")
-    g.add_argument("--pc-no-train", action="store_true", help="skip the trainable check (no FVU)")
-
-
-def audit(subject, *, seed: int, dtype, device, options: dict) -> PositionCountingResult:
-    return probe(subject, n=options.get("pc_n", 16), seed=seed, dtype=dtype, device=device,
-                 train=not options.get("pc_no_train", False), steps=options.get("pc_steps", 300))
-
-
 def write_plots(res: PositionCountingResult, out_dir) -> list:
     """``position_counting.png``: the trained readout per position against 1..n and the
     theory's best constant (n+1)/2 that a design which cannot count is held to."""
@@ -392,3 +381,41 @@ def markdown(res: PositionCountingResult) -> str:
                          + "; ".join(f"*{b}*" for b in th["basis"]) + ".")
     lines += [f"\nNote: {n}" for n in res.notes]
     return "\n".join(lines)
+
+
+class PositionCountingProbe(Probe):
+    """The position-counting probe under the probe contract (:mod:`probes.contract`)."""
+
+    name, json_key, title, verdicts = "position-counting", JSON_KEY, "position counting (identical tokens)", VERDICTS
+    example_design = "urpe"
+    smoke_options = {"pc_n": 6, "pc_steps": 5}
+
+    def applies_to(self, subject, options=None):
+        """Any design that maps (batch, n, d_model) → (batch, n, d_model): the probe feeds it n copies of a token."""
+        return super().applies_to(subject, options)
+
+    def add_arguments(self, group) -> None:
+        group.add_argument("--pc-n", type=int, default=16, help="number of identical tokens (default 16)")
+        group.add_argument("--pc-steps", type=int, default=300, help="Adam steps of the trainable check (default 300)")
+        group.add_argument("--pc-no-train", action="store_true", help="skip the trainable check (no FVU)")
+
+    def run(self, subject, options=None) -> PositionCountingResult:
+        o = self.options(options)
+        return probe(subject, n=o["pc_n"], seed=o["seed"], dtype=o["dtype"], device=o["device"],
+                     train=not o["pc_no_train"], steps=o["pc_steps"])
+
+    def markdown(self, result) -> str:
+        return markdown(result)
+
+    def plots(self, result, out_dir) -> list:
+        return write_plots(result, out_dir)
+
+    def summary(self, result) -> Summary:
+        r, th = result, result.theory or {}
+        rescued = f" (rescued by {', '.join(r.rescued_by)})" if r.rescued_by else ""
+        th_rescued = f" (rescued by {', '.join(th['rescued_by'])})" if th.get("rescued_by") else ""
+        key = f"spread {r.spread:.2e}" + ("" if r.fvu is None else f", FVU {r.fvu:.3f}")
+        return Summary(r.verdict + rescued, key, (th["verdict"] + th_rescued) if th else "—", r.agrees_with_theory)
+
+
+PROBE = PositionCountingProbe()
