@@ -143,6 +143,7 @@ def run_audit(subject, probes: list[Probe], options: dict, *, names_given: bool 
                 if names_given:
                     raise NotApplicable(why)
                 audit.rows.append(AuditRow(p, "skipped", reason=why))
+                bar.status = f"skipped {p.name}"
                 bar.update(1)
                 continue
             try:
@@ -164,6 +165,7 @@ def run_audit(subject, probes: list[Probe], options: dict, *, names_given: bool 
                 break
             else:
                 audit.rows.append(AuditRow(p, "ok", result=res, summary=p.summary(res)))
+            bar.status = f"finished {p.name}"
             bar.update(1)
     if not audit.finished:
         raise InputError(f"no probe applies to {subject.name}: "

@@ -77,12 +77,14 @@ def _cmd_claims(args) -> int:
 
 def _cmd_zoo(args) -> int:
     from probes.designs.stacks import STACKS
+    from probes.designs.tags import tags_of_spec
     from probes.designs.zoo import ZOO, parse
 
     rows = [parse(n) for n in ZOO]
     if args.json:
-        print(json.dumps([{"kind": "attention", **r.__dict__} for r in rows]
-                         + [{"kind": "stack", **s.__dict__} for s in STACKS.values()], indent=2))
+        print(json.dumps([{"kind": "attention", **r.__dict__, "tags": tags_of_spec(r).to_dict()} for r in rows]
+                         + [{"kind": "stack", **s.__dict__, "tags": tags_of_spec(parse(s.name)).to_dict()}
+                            for s in STACKS.values()], indent=2))
         return 0
     print(f"{'name':20s} {'attention':9s} {'normaliser':10s} {'position':8s} mask")
     for r in rows:

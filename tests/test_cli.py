@@ -248,3 +248,36 @@ def test_every_registered_probe_has_its_options_on_the_command_line(capsys):
     for p in PROBES.values():
         for k, v in p.defaults().items():
             assert args[k] == v, (p.name, k)
+
+
+def test_entropy_table_command_and_python_m(capsys):
+    """`attnprobe entropy-table` (also `python -m probes.entropy`) prints the zoo verdicts beside theory's."""
+    code, out, _ = run(capsys, "entropy-table", "nope", "logn", "--rows", "16", "--max-log2n", "10", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["design"] for r in rows] == ["nope", "logn"] and all(r["match"] for r in rows)
+    code, out, _ = run(capsys, "entropy-table", "nope", "--rows", "16", "--max-log2n", "10")
+    assert code == 0 and out.startswith("| design | P1 verdict |") and "| nope | standard-like |" in out
+    import subprocess
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-m", "probes.entropy", "--help"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0 and "entropy-table" in proc.stdout
+
+
+def test_one_key_flag_for_array_files(tmp_path, capsys):
+    import numpy as np
+
+    W = np.random.default_rng(0).standard_normal((12, 3))
+    np.savez(tmp_path / "head.npz", lm=W, other=W[:, :2])
+    code, out, _ = run(capsys, "unargmaxable", str(tmp_path / "head.npz"), "--key", "lm", "--json", "--quiet")
+    assert code == 0 and json.loads(out)["vocab_size"] == 12
+    code, _, err = run(capsys, "unargmaxable", str(tmp_path / "head.npz"), "--quiet")
+    assert code == 2 and "--weight-key" in err
+
+
+def test_zoo_json_lists_the_tags(capsys):
+    code, out, _ = run(capsys, "zoo", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["alibi-causal"]["tags"]["position_kinds"] == ["logit"]
+    assert rows["alibi-causal"]["tags"]["causal"] is True and rows["deepnorm"]["tags"]["placement"] == "deepnorm"
