@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 from probes.designs.loading import load_design
