@@ -83,7 +83,7 @@ def single_run_sd(subj, seed: int, ns, *, quantity: str = "H", rows: int = SMALL
 
     wf = E.weights_function(subj, head=head)
     ns = tuple(int(n) for n in ns)
-    reps = [E._measure_noise(wf, ns, rows, D, s, torch.float64, "cpu")[quantity] for s in replicate_seeds(seed)]
+    reps = [E.measure_noise(wf, ns, rows, D, s, torch.float64, "cpu")[quantity] for s in replicate_seeds(seed)]
     out = {}
     for i, n in enumerate(ns):
         vals = [r[i] for r in reps] + ([main[str(n)]] if main is not None else [])
@@ -108,7 +108,7 @@ def slope_sd(subj, seed: int, *, rows: int = SMALL["rows"], head: int = 0, main:
     ns = tuple(2 ** k for k in range(9, SMALL["n_max"].bit_length()))
     H = single_run_sd(subj, seed, ns, rows=rows, head=head)
     curves = list(zip(*[H[n].values for n in ns]))
-    vals = [E._fit(ns, list(c))[0] for c in curves] + ([main] if main is not None else [])
+    vals = [E.fit_entropy_curve(ns, list(c))[0] for c in curves] + ([main] if main is not None else [])
     return spread(vals)
 
 

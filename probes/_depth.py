@@ -37,12 +37,15 @@ from probes.errors import InputError, NotApplicable, check_finite
 
 __all__ = ["SLOPE_Z", "SLOPE_RESOLUTION", "SLOPE_VERDICTS", "StackSource", "stack_source", "find_blocks",
            "ffn_out", "Task", "make_task", "Recorder", "fit_slopes", "classify", "parse_depths",
-           "add_stack_arguments", "stack_options", "one_thread", "loglog_plot", "INIT_NOTE"]
+           "add_stack_arguments", "stack_options", "one_thread", "loglog_plot", "INIT_NOTE", "applicable",
+           "slope_agrees", "SMOKE"]
 
 SLOPE_Z = 3.0
 SLOPE_RESOLUTION = 0.25
 SLOPE_VERDICTS = ("flat", "grows", "shrinks")
 PLACEMENTS = ("post", "pre", "deepnorm", "residual")
+# tiny stack settings for the probe-contract test (probes.contract.Probe.smoke_options)
+SMOKE = {"depth_seeds": 2, "depth_d_model": 16, "depth_heads": 2, "depth_batch": 2, "depth_tokens": 4}
 INIT_NOTE = ("parameters: the design's own initialisation from the probe's seeds (the audit's generic "
              "randomiser is not applied: for the depth probes the initialisation is part of the design)")
 
@@ -105,7 +108,9 @@ def _factory_source(name: str, fn: Callable, *, dtype, device, d_model: int | No
 
     probe_module = make(2, 0)
     width = _infer_d_model(probe_module, d_model)
-    placement = getattr(probe_module, "placement", None)
+    from probes.designs.tags import tags_of
+
+    placement = tags_of(probe_module).placement or getattr(probe_module, "placement", None)
     if placement is not None and placement not in PLACEMENTS:
         placement = None
     return StackSource(name, "factory", make, placement, width, None, {})
@@ -124,9 +129,9 @@ def stack_source(subject, *, dtype=torch.float64, device="cpu", d_model: int = 6
     if setting not in ("standard", "xiong"):
         raise InputError(f"setting {setting!r}: use 'standard' or 'xiong'")
     if isinstance(subject, Subject):
-        spec = subject.zoo_spec
-        if subject.kind == "zoo" and spec is not None and spec.stack is not None:
-            subject = spec.stack
+        tags = subject.tags
+        if subject.kind == "zoo" and tags.family == "stack":
+            subject = tags.stack
         elif subject.kind == "factory":
             return _factory_source(subject.name, import_factory(subject.name), dtype=dtype, device=device,
                                    d_model=subject.d_model)
@@ -311,18 +316,45 @@ def check_positive(name: str, value) -> float:
 
 
 # -- CLI ---------------------------------------------------------------------------------------------
-def add_stack_arguments(parser) -> None:
-    """The options the three depth probes share (added once, whichever probe asks first)."""
-    if any(getattr(a, "dest", None) == "depth_d_model" for a in parser._actions):
+def add_stack_arguments(group) -> None:
+    """The options the three depth probes share, added to ``group`` once (whichever depth probe comes first)."""
+    if any(getattr(a, "dest", None) == "depth_d_model" for a in group._actions):
         return
-    g = parser.add_argument_group("depth probes (gradient-depth, update-depth, collapse): zoo stack sizes")
-    g.add_argument("--depth-d-model", type=int, default=64, help="width of zoo stacks (default 64)")
+    g = group
+    g.add_argument("--depth-d-model", type=int, default=64, help="width of zoo stacks (default 64; all depth probes)")
     g.add_argument("--depth-heads", type=int, default=4, help="heads of zoo stacks (default 4)")
     g.add_argument("--depth-d-ff", type=int, default=None, help="FFN width of zoo stacks (default 4·d)")
     g.add_argument("--depth-seeds", type=int, default=None,
                    help="seeds per depth (default: 4 gradient-depth, 3 update-depth and collapse)")
     g.add_argument("--depth-batch", type=int, default=8, help="sequences per batch (default 8)")
     g.add_argument("--depth-tokens", type=int, default=32, help="tokens per sequence (default 32)")
+
+
+def applicable(subject) -> tuple[bool, str]:
+    """Whether ``subject`` (an audit Subject) is a stack the depth probes can rebuild at several depths.
+
+    From its tags (a zoo stack) or, for a factory, from its signature (it must take ``n_layers``); nothing is built.
+    """
+    from probes.designs.loading import Subject, import_factory
+    from probes.designs.stacks import STACKS
+
+    if not isinstance(subject, Subject):
+        return False, f"the depth probes audit a loaded design, not a {type(subject).__name__}"
+    if subject.kind == "zoo" and subject.tags.family == "stack":
+        return True, ""
+    if subject.kind == "factory" and _accepts_n_layers(import_factory(subject.name)):
+        return True, ""
+    what = (f"zoo attention design {subject.name!r}" if subject.kind == "zoo" else f"{subject.kind} {subject.name!r}")
+    return False, (f"{what} is not a depth stack: the depth probes rebuild the design at several depths with its "
+                   f"own initialisation; use a zoo stack ({', '.join(STACKS)}) or a factory file.py:make whose "
+                   "make(n_layers=...) builds the stack")
+
+
+def slope_agrees(theory_slope: float | None, verdict: str, tol: float) -> bool | None:
+    """Whether the theory's slope gets the measured ``verdict`` under the same tolerance (None: no theory slope)."""
+    if theory_slope is None:
+        return None
+    return classify(theory_slope, tol / SLOPE_Z)[0] == verdict
 
 
 def stack_options(options: dict, default_seeds: int) -> dict:
@@ -336,13 +368,9 @@ def loglog_plot(path, series: dict, *, title: str, xlabel: str, ylabel: str, gui
                 xlog: bool = True):
     """One log–log plot (``xlog=False``: log y only): ``series`` label → (xs, ys); ``guides`` label → slope
     (dashed, through the first series' first point)."""
-    try:
-        import matplotlib
+    from probes import plotting
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - plot extra missing
-        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=120)
     first = None
     for label, (xs, ys) in series.items():
@@ -361,8 +389,4 @@ def loglog_plot(path, series: dict, *, title: str, xlabel: str, ylabel: str, gui
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return plotting.save(fig, path, legend=ax)

@@ -1,10 +1,13 @@
 """The ``attnprobe`` command.
 
-Subcommands: ``audit`` (run probes on a design), ``claims`` (list the paper
-claims), ``zoo`` (list reference designs), ``theory`` (list the derivations, and
-with ``--check`` check their steps), and one per probe that takes files
-rather than designs (registered in :data:`FILE_COMMANDS`). Bad input ends with a
-one-line ``attnprobe: error: ...`` and exit status 2, never a traceback.
+Subcommands: ``audit`` (every registered probe that applies to a design, in one
+table; :data:`probes.registry.PROBES`), ``claims`` (list the paper claims), ``zoo``
+(list reference designs), ``theory`` (list the derivations, and with ``--check``
+check their steps), and the commands that take files or tables rather than a design
+(``unargmaxable``, ``hubness``, ``entropy-table``; :mod:`probes.commands`). All argument
+parsing happens here and there; probes only declare their options
+(:meth:`probes.contract.Probe.add_arguments`). Bad input ends with a one-line
+``attnprobe: error: ...`` and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -12,26 +15,10 @@ import argparse
 import importlib
 import json
 import sys
-from pathlib import Path
 
-from probes.errors import Diverged, InputError, NotApplicable
+from probes.errors import InputError
 
-__all__ = ["main", "AUDIT_PROBES", "FILE_COMMANDS"]
-
-# --probe name -> module with ``audit(subject, *, seed, dtype, device, options) -> Result``
-# and ``JSON_KEY``; optional ``add_audit_arguments(parser)`` and ``write_plots(result, out_dir)``.
-AUDIT_PROBES: dict[str, str] = {
-    "position-counting": "probes.position_counting",
-    "entropy": "probes.entropy",
-    "norm-invariance": "probes.norm_invariance",
-    # depth probes: zoo stacks (probes.designs.stacks) or a factory file.py:make taking n_layers
-    "gradient-depth": "probes.gradient_depth",
-    "update-depth": "probes.update_depth",
-    "collapse": "probes.collapse",
-}
-
-# Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.
-FILE_COMMANDS: tuple[str, ...] = ("probes.unargmaxable", "probes.hubness")
+__all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,102 +26,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"attnprobe: error: {message}\n")
 
 
-def _dtype(name: str):
-    import torch
-
-    table = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64, "float": torch.float32}
-    if name not in table:
-        raise InputError(f"--dtype {name!r}: use float64 or float32")
-    return table[name]
-
-
 def _cmd_audit(args) -> int:
+    from probes.audit import run_audit
     from probes.designs.loading import load_design
-    from probes.result import jsonable
+    from probes.dtypes import parse_dtype
+    from probes.registry import PROBES, get
 
-    probes = args.probe or list(AUDIT_PROBES)
-    for p in probes:
-        if p not in AUDIT_PROBES:
-            raise InputError(f"--probe {p!r}: unknown probe; choose from {', '.join(AUDIT_PROBES)}")
-    dtype = _dtype(args.dtype)
+    probes = [get(p) for p in args.probe] if args.probe else list(PROBES.values())
+    dtype = parse_dtype(args.dtype)
     subject = load_design(args.design, randomize=args.randomize, seed=args.seed, dtype=dtype,
                           device=args.device, d_model=args.d_model)
-    results, report = {}, {"design": subject.describe(), "probes": {}}
-    skipped: dict[str, str] = {}
-    interrupted = None
-    for p in probes:
-        mod = importlib.import_module(AUDIT_PROBES[p])
-        try:
-            res = mod.audit(subject, seed=args.seed, dtype=dtype, device=args.device, options=vars(args))
-        except NotApplicable as exc:
-            if args.probe:  # asked for by name: its refusal is the answer
-                raise
-            skipped[p] = str(exc)
-            report["probes"][mod.JSON_KEY] = {"skipped": str(exc)}
-            continue
-        except Diverged as exc:
-            if args.probe:
-                raise
-            skipped[p] = f"diverged: {exc}"
-            report["probes"][mod.JSON_KEY] = {"outcome": "diverged", "reason": str(exc)}
-            continue
-        except InputError:
-            raise
-        except Exception as exc:  # raised inside the user's own module: one line naming it, not a traceback
-            msg = subject.design_failure(exc, f"the {p} probe")
-            if msg is None:
-                raise  # attnprobe's own bug: the traceback is the bug report
-            if args.probe:
-                raise InputError(msg) from exc
-            skipped[p] = msg
-            report["probes"][mod.JSON_KEY] = {"outcome": "failed", "reason": msg}
-            continue
-        except KeyboardInterrupt:
-            if not results:
-                raise
-            interrupted = p        # keep what finished: report it, then exit 130
-            skipped[p] = "interrupted (Ctrl-C); the probes before it are reported"
-            report["probes"][mod.JSON_KEY] = {"interrupted": True}
-            break
-        results[p] = (mod, res)
-        report["probes"][mod.JSON_KEY] = res.to_dict()
-    if not results:
-        raise InputError(f"no probe applies to {subject.name}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    _emit_audit(args, subject, results, skipped, report)
-    if interrupted:
-        print(f"attnprobe: interrupted during {interrupted}; finished probes reported", file=sys.stderr)
-        return 130
-    return 0
-
-
-def _emit_audit(args, subject, results, skipped, report) -> None:
-    from probes.result import jsonable
-
+    options = {**vars(args), "dtype": dtype}
+    audit = run_audit(subject, probes, options, names_given=bool(args.probe), show_progress=not args.quiet)
     if args.json:
-        print(json.dumps(jsonable(report), indent=2))
+        print(json.dumps(audit.report(), indent=2))
     else:
         print(subject.summary())
-        for p, (mod, res) in results.items():
-            print()
-            print(res)
-        for p, why in skipped.items():
-            print(f"\n{p}: skipped ({why})")
+        print()
+        print(audit.table())
+        if args.details:
+            for row in audit.finished:
+                print()
+                print(row.result)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
-        md = [f"# attnprobe audit: {subject.name}", "", subject.summary(), ""]
-        md += [f"- {p}: skipped ({why})" for p, why in skipped.items()] + ([""] if skipped else [])
-        for p, (mod, res) in results.items():
-            md += [f"## {p}", "", "```", str(res), "```", ""]
-            if hasattr(mod, "markdown"):
-                md += [mod.markdown(res), ""]
-            if hasattr(mod, "write_plots"):
-                for png in mod.write_plots(res, out):
-                    md += [f"![{p}]({Path(png).name})", ""]
-        (out / "report.md").write_text("\n".join(md))
+        md, js = audit.write(args.out)
         if not args.json:
-            print(f"\nreport written to {out / 'report.md'} and {out / 'report.json'}")
+            print(f"\nreport written to {md} and {js}")
+    if audit.interrupted:
+        print(f"attnprobe: interrupted during {audit.interrupted}; finished probes reported", file=sys.stderr)
+        return 130
+    return 0
 
 
 def _cmd_claims(args) -> int:
@@ -156,12 +77,14 @@ def _cmd_claims(args) -> int:
 
 def _cmd_zoo(args) -> int:
     from probes.designs.stacks import STACKS
+    from probes.designs.tags import tags_of_spec
     from probes.designs.zoo import ZOO, parse
 
     rows = [parse(n) for n in ZOO]
     if args.json:
-        print(json.dumps([{"kind": "attention", **r.__dict__} for r in rows]
-                         + [{"kind": "stack", **s.__dict__} for s in STACKS.values()], indent=2))
+        print(json.dumps([{"kind": "attention", **r.__dict__, "tags": tags_of_spec(r).to_dict()} for r in rows]
+                         + [{"kind": "stack", **s.__dict__, "tags": tags_of_spec(parse(s.name)).to_dict()}
+                            for s in STACKS.values()], indent=2))
         return 0
     print(f"{'name':20s} {'attention':9s} {'normaliser':10s} {'position':8s} mask")
     for r in rows:
@@ -240,6 +163,7 @@ def _cmd_theory(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from probes import __version__
+    from probes.registry import PROBES
 
     parser = _Parser(prog="attnprobe", description="Check theoretical properties of attention designs.")
     parser.add_argument("--version", action="version", version=f"attnprobe {__version__}")
@@ -249,10 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
                                       "or a local Hugging Face checkpoint directory)")
     a.add_argument("design", help="zoo name (see `attnprobe zoo`), package.module:factory, "
                                   "path/to/file.py:factory, or a checkpoint directory")
-    a.add_argument("--probe", action="append", help=f"probe to run (repeatable): {', '.join(AUDIT_PROBES)}; "
-                                                      "default all")
+    a.add_argument("--probe", action="append", metavar="NAME",
+                   help=f"probe to run (repeatable): {', '.join(PROBES)}; default: every probe that applies")
     a.add_argument("--json", action="store_true", help="print one JSON object")
-    a.add_argument("--out", metavar="DIR", help="write report.md, report.json and plots to DIR")
+    a.add_argument("--out", metavar="DIR", help="write report.md (the table, each probe's section, plots), "
+                                                 "report.json and the PNG plots to DIR")
+    a.add_argument("--details", action="store_true", help="also print every probe's full result")
+    a.add_argument("--quiet", action="store_true", help="no progress on stderr")
     a.add_argument("--seed", type=int, default=0, help="seed for parameters and inputs (default 0)")
     a.add_argument("--dtype", default="float64", help="float64 (default, exact checks) or float32")
     a.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -262,10 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="re-draw all parameters before probing (default for zoo names and factories)")
     rnd.add_argument("--no-randomize", dest="randomize", action="store_false",
                      help="keep the parameters as built or loaded (default for checkpoints)")
-    for name, modname in AUDIT_PROBES.items():
-        mod = importlib.import_module(modname)
-        if hasattr(mod, "add_audit_arguments"):
-            mod.add_audit_arguments(a)
+    for p in PROBES.values():  # each probe declares its options; the CLI owns the parser
+        p.add_arguments(a.add_argument_group(f"{p.name}: {p.title}"))
     a.set_defaults(func=_cmd_audit)
 
     c = sub.add_parser("claims", help="list the registered paper claims")
@@ -285,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", action="append", metavar="DERIVATION", help="only this derivation (repeatable)")
     t.set_defaults(func=_cmd_theory)
 
-    for modname in FILE_COMMANDS:
-        importlib.import_module(modname).add_subcommand(sub)
+    from probes.commands import add_file_commands
+
+    add_file_commands(sub)
     return parser
 
 

@@ -25,14 +25,14 @@ import torch
 
 from probes import _depth as D
 from probes._lazy import lazy_import
+from probes.contract import Probe, Summary
 from probes.errors import InputError
 from probes.result import Result
 
 th = lazy_import("theory.collapse")
 th_grad = lazy_import("theory.gradient_depth")
 
-__all__ = ["CollapseResult", "probe", "audit", "add_audit_arguments", "write_plots", "markdown", "JSON_KEY",
-           "VERDICTS"]
+__all__ = ["CollapseResult", "probe", "write_plots", "markdown", "JSON_KEY", "VERDICTS", "CollapseProbe", "PROBE"]
 
 JSON_KEY = "collapse"
 VERDICTS = D.SLOPE_VERDICTS
@@ -151,24 +151,6 @@ def probe(stack, *, n_layers: int = DEFAULT_LAYERS, k_min: int = DEFAULT_KMIN, s
         notes=tuple(notes))
 
 
-# -- CLI -------------------------------------------------------------------------------------------
-def add_audit_arguments(parser) -> None:
-    D.add_stack_arguments(parser)
-    g = parser.add_argument_group("collapse")
-    g.add_argument("--collapse-layers", type=int, default=DEFAULT_LAYERS, help=f"depth N (default {DEFAULT_LAYERS})")
-    g.add_argument("--collapse-kmin", type=int, default=DEFAULT_KMIN,
-                   help=f"first layer k of the slope fit (default {DEFAULT_KMIN})")
-
-
-def audit(subject, *, seed: int, dtype, device, options: dict) -> CollapseResult:
-    o = D.stack_options(options, default_seeds=3)
-    opts = options or {}
-    return probe(subject, n_layers=opts.get("collapse_layers") or DEFAULT_LAYERS,
-                 k_min=opts.get("collapse_kmin") or DEFAULT_KMIN, seeds=o["seeds"], seed=seed, d_model=o["d_model"],
-                 n_heads=o["n_heads"], d_ff=o["d_ff"], batch=o["batch"], tokens=o["tokens"], dtype=dtype,
-                 device=device)
-
-
 def write_plots(res: CollapseResult, out_dir) -> list:
     """``collapse.png``: 1 − cos(h_k, h_{k+1}) against k per stream, log–log, with the theory slope dashed."""
     from pathlib import Path
@@ -196,3 +178,44 @@ def markdown(res: CollapseResult) -> str:
              "| 1 − √(V_k/V_k+1) | " + " | ".join(f"{1 - res.independent_increment_cos[k]:.4g}" for k in picks) + " |",
              "", f"{res.init}.", *[f"Note: {n}" for n in res.notes]]
     return "\n".join(rows)
+
+
+class CollapseProbe(Probe):
+    """The collapse probe under the probe contract (:mod:`probes.contract`)."""
+
+    name, json_key, title, verdicts = "collapse", JSON_KEY, "representation collapse (init)", VERDICTS
+    example_design = "preln"
+    smoke_options = {**D.SMOKE, "collapse_layers": 5, "collapse_kmin": 1}
+
+    def applies_to(self, subject, options=None):
+        """A zoo depth stack, or a factory that takes ``n_layers`` (the probe builds it ``--collapse-layers`` deep)."""
+        return D.applicable(subject)
+
+    def add_arguments(self, group) -> None:
+        D.add_stack_arguments(group)
+        group.add_argument("--collapse-layers", type=int, default=DEFAULT_LAYERS,
+                           help=f"depth N (default {DEFAULT_LAYERS})")
+        group.add_argument("--collapse-kmin", type=int, default=DEFAULT_KMIN,
+                           help=f"first layer k of the slope fit (default {DEFAULT_KMIN})")
+
+    def run(self, subject, options=None) -> CollapseResult:
+        o = self.options(options)
+        s = D.stack_options(o, default_seeds=3)
+        return probe(subject, n_layers=o["collapse_layers"], k_min=o["collapse_kmin"], seeds=s["seeds"], seed=o["seed"],
+                     d_model=s["d_model"], n_heads=s["n_heads"], d_ff=s["d_ff"], batch=s["batch"], tokens=s["tokens"],
+                     dtype=o["dtype"], device=o["device"])
+
+    def markdown(self, result) -> str:
+        return markdown(result)
+
+    def plots(self, result, out_dir) -> list:
+        return write_plots(result, out_dir)
+
+    def summary(self, result) -> Summary:
+        r = result
+        theory = "—" if r.theory_slope is None else f"slope {r.theory_slope:g}"
+        return Summary(r.verdict, f"slope of 1 − cos {r.slope:+.3f} ± {r.slope_se:.3f}", theory,
+                       D.slope_agrees(r.theory_slope, r.verdict, r.tolerance))
+
+
+PROBE = CollapseProbe()

@@ -295,9 +295,7 @@ class FastWeightResult(Result):
 def _parts(module: nn.Module):
     """(parts(x) -> (φq, φk, v), readout(o) -> y, causal, eps) for the zoo's LinearAttention or a module
     implementing the fast-weight protocol."""
-    from probes.designs.attention import LinearAttention
-
-    if isinstance(module, LinearAttention):
+    if getattr(module, "role", None) == "attention" and getattr(module, "attention_kind", None) == "linear":
         return module._qkv, (lambda o: module.out(module.merge(o))), bool(module.causal), float(module.eps)
     if hasattr(module, "fast_weight_parts") and hasattr(module, "fast_weight_readout"):
         return (module.fast_weight_parts, module.fast_weight_readout, bool(getattr(module, "causal", True)),

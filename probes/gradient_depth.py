@@ -34,13 +34,14 @@ import torch
 
 from probes import _depth as D
 from probes._lazy import lazy_import
+from probes.contract import Probe, Summary
 from probes.errors import InputError
 from probes.result import Result
 
 th = lazy_import("theory.gradient_depth")
 
-__all__ = ["GradientDepthResult", "probe", "audit", "add_audit_arguments", "write_plots", "markdown", "JSON_KEY",
-           "VERDICTS", "measure"]
+__all__ = ["GradientDepthResult", "probe", "write_plots", "markdown", "JSON_KEY", "VERDICTS", "measure",
+           "GradientDepthProbe", "PROBE"]
 
 JSON_KEY = "gradient_depth"
 VERDICTS = D.SLOPE_VERDICTS
@@ -252,24 +253,6 @@ def probe(stack, *, depths=DEFAULT_DEPTHS, seeds: int = 4, seed: int = 0, d_mode
         classes=int(classes), dtype=str(dtype).replace("torch.", ""), device=str(device), notes=tuple(notes))
 
 
-# -- CLI -------------------------------------------------------------------------------------------
-def add_audit_arguments(parser) -> None:
-    D.add_stack_arguments(parser)
-    g = parser.add_argument_group("gradient-depth")
-    g.add_argument("--gd-depths", default="6,12,24,48", help="depths L (default 6,12,24,48)")
-    g.add_argument("--gd-setting", default="standard", choices=("standard", "xiong"),
-                   help="zoo stacks: standard (Xavier Q/K, W^O) or xiong (one head, W^Q = W^K = 0, d_ff = d)")
-    g.add_argument("--gd-no-reference", action="store_true", help="skip the Pre-LN reference profile")
-
-
-def audit(subject, *, seed: int, dtype, device, options: dict) -> GradientDepthResult:
-    o = D.stack_options(options, default_seeds=4)
-    return probe(subject, depths=(options or {}).get("gd_depths") or DEFAULT_DEPTHS, seeds=o["seeds"], seed=seed,
-                 d_model=o["d_model"], n_heads=o["n_heads"], d_ff=o["d_ff"],
-                 setting=(options or {}).get("gd_setting") or "standard", batch=o["batch"], tokens=o["tokens"],
-                 reference=not (options or {}).get("gd_no_reference", False), dtype=dtype, device=device)
-
-
 def write_plots(res: GradientDepthResult, out_dir) -> list:
     """``gradient_depth.png``: last-layer ‖∇W²‖ vs L (log–log, theory slope dashed);
     ``gradient_profile.png``: ‖∇W^{2,l}‖ per layer l at every depth."""
@@ -312,3 +295,44 @@ def markdown(res: GradientDepthResult) -> str:
                                                           for L in res.depths) + " |")
     rows += ["", f"{res.init}.", *[f"Note: {n}" for n in res.notes]]
     return "\n".join(rows)
+
+
+class GradientDepthProbe(Probe):
+    """The gradient-depth probe under the probe contract (:mod:`probes.contract`)."""
+
+    name, json_key, title, verdicts = "gradient-depth", JSON_KEY, "last-layer gradient vs depth (init)", VERDICTS
+    example_design = "preln"
+    smoke_options = {**D.SMOKE, "gd_depths": "2,4", "gd_no_reference": True}
+
+    def applies_to(self, subject, options=None):
+        """A zoo depth stack, or a factory that takes ``n_layers`` (the probe builds it at several depths)."""
+        return D.applicable(subject)
+
+    def add_arguments(self, group) -> None:
+        D.add_stack_arguments(group)
+        group.add_argument("--gd-depths", default="6,12,24,48", help="depths L (default 6,12,24,48)")
+        group.add_argument("--gd-setting", default="standard", choices=("standard", "xiong"),
+                           help="zoo stacks: standard (Xavier Q/K, W^O) or xiong (one head, W^Q = W^K = 0, d_ff = d)")
+        group.add_argument("--gd-no-reference", action="store_true", help="skip the Pre-LN reference profile")
+
+    def run(self, subject, options=None) -> GradientDepthResult:
+        o = self.options(options)
+        s = D.stack_options(o, default_seeds=4)
+        return probe(subject, depths=o["gd_depths"], seeds=s["seeds"], seed=o["seed"], d_model=s["d_model"],
+                     n_heads=s["n_heads"], d_ff=s["d_ff"], setting=o["gd_setting"], batch=s["batch"],
+                     tokens=s["tokens"], reference=not o["gd_no_reference"], dtype=o["dtype"], device=o["device"])
+
+    def markdown(self, result) -> str:
+        return markdown(result)
+
+    def plots(self, result, out_dir) -> list:
+        return write_plots(result, out_dir)
+
+    def summary(self, result) -> Summary:
+        r = result
+        theory = "—" if r.theory_slope is None else f"slope {r.theory_slope:g}"
+        return Summary(r.verdict, f"slope {r.slope:+.3f} ± {r.slope_se:.3f}", theory,
+                       D.slope_agrees(r.theory_slope, r.verdict, r.tolerance))
+
+
+PROBE = GradientDepthProbe()

@@ -28,18 +28,20 @@ import copy
 import math
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from probes._lazy import lazy_import
+from probes.contract import Probe, Summary
 from probes.errors import InputError, NotApplicable, check_finite, require_finite
 from probes.result import Result
 
 nt = lazy_import("theory.norm_invariance")
 
 __all__ = ["JSON_KEY", "VERDICTS", "CELL_VERDICTS", "NormRow", "NormInvarianceResult", "find_norms", "probe_norm",
-           "probe", "audit", "thresholds", "EPS_ATTRS"]
+           "probe", "thresholds", "EPS_ATTRS", "NormInvarianceProbe", "PROBE", "markdown", "write_plots"]
 
 JSON_KEY = "norm_invariance"
 VERDICTS = ("matches-theory", "differs-from-theory", "measured-only")
@@ -437,19 +439,6 @@ def probe(design, *, seed: int = 0, dtype: torch.dtype = torch.float64, device="
                     else "as built"), notes=tuple(notes))
 
 
-def add_audit_arguments(parser) -> None:
-    g = parser.add_argument_group("norm-invariance")
-    g.add_argument("--ni-tau", type=float, default=1e-3,
-                   help="relative tolerance τ for the ε break scale s_τ (default 1e-3)")
-    g.add_argument("--ni-whole", action="store_true",
-                   help="test the design's module itself as the norm (a norm class of your own)")
-
-
-def audit(subject, *, seed: int, dtype, device, options: dict) -> NormInvarianceResult:
-    return probe(subject, seed=seed, dtype=dtype, device=device, tau=float(options.get("ni_tau") or 1e-3),
-                 whole=bool(options.get("ni_whole")))
-
-
 def markdown(res: NormInvarianceResult) -> str:
     cells = _cells()
     lines = ["| module | × | " + " | ".join(cells) + " | ∇⟂x | ∇⟂1 | theory | ε | s_τ measured | s_τ theory |",
@@ -470,15 +459,9 @@ def markdown(res: NormInvarianceResult) -> str:
 
 def write_plots(res: NormInvarianceResult, out_dir) -> list:
     """``norm_invariance.png``: measured r(s) per norm class against 1 − s/√(s² + ε) (log-log)."""
-    try:
-        import matplotlib
+    from probes import plotting
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover
-        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
-    from pathlib import Path
-
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     for r in res.rows:
         pts = [(s_, v) for s_, v in zip(r.scales, r.relative_deviation) if v > 0]
@@ -490,9 +473,51 @@ def write_plots(res: NormInvarianceResult, out_dir) -> list:
     ax.set_xlabel("input scale s (RMS = σ of the summed inputs)")
     ax.set_ylabel("relative output change r(s)")
     ax.set_title(f"{res.design}: ε breaks scale invariance below s_τ")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(out_dir) / "norm_invariance.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [plotting.save(fig, Path(out_dir) / "norm_invariance.png", legend=ax)]
+
+
+class NormInvarianceProbe(Probe):
+    """The norm-invariance probe under the probe contract (:mod:`probes.contract`)."""
+
+    name, json_key, title, verdicts = "norm-invariance", JSON_KEY, "LayerNorm/RMSNorm invariance table", VERDICTS
+    example_design = "rope"
+    smoke_options = {}
+
+    def applies_to(self, subject, options=None):
+        """A design with at least one normalisation module (or, with ``ni_whole``, the design as a norm)."""
+        ok, why = super().applies_to(subject, options)
+        if not ok or (options or {}).get("ni_whole") or find_norms(subject.module):
+            return ok, why
+        return False, (f"{subject.name}: no normalisation module found (nn.LayerNorm, nn.RMSNorm, batch/group norms, "
+                       "or a leaf class named ...Norm); to test the design itself as a norm pass --ni-whole")
+
+    def add_arguments(self, group) -> None:
+        group.add_argument("--ni-tau", type=float, default=1e-3,
+                           help="relative tolerance τ for the ε break scale s_τ (default 1e-3)")
+        group.add_argument("--ni-whole", action="store_true",
+                           help="test the design's module itself as the norm (a norm class of your own)")
+
+    def run(self, subject, options=None) -> NormInvarianceResult:
+        o = self.options(options)
+        return probe(subject, seed=o["seed"], dtype=o["dtype"], device=o["device"], tau=float(o["ni_tau"]),
+                     whole=bool(o["ni_whole"]))
+
+    def markdown(self, result) -> str:
+        return markdown(result)
+
+    def plots(self, result, out_dir) -> list:
+        return write_plots(result, out_dir)
+
+    def summary(self, result) -> Summary:
+        cells = _cells()
+        brk = lambda s: "none" if s is None else f"{s:.3g}"  # noqa: E731
+        key = "; ".join(f"{cls} {mark}, s_τ {brk(r.break_scale)}" for (cls, mark), r in zip(result.table.items(),
+                                                                                            result.rows))
+        theory = "; ".join(f"{r.class_name} " + "".join("✓" if r.theory[c] else "✗" for c in cells)
+                           + ("" if r.break_scale_theory is None else f", s_τ {brk(r.break_scale_theory)}")
+                           for r in result.rows if r.theory is not None) or "—"
+        agrees = None if result.verdict == "measured-only" else result.verdict == "matches-theory"
+        return Summary(result.verdict, key, theory, agrees)
+
+
+PROBE = NormInvarianceProbe()

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from probes.contract import Probe, Summary
 from probes.errors import InputError, check_finite
 from probes._lazy import lazy_import
 from probes._threads import one_thread
@@ -45,7 +47,7 @@ from probes.result import Result
 theory = lazy_import("theory.position_counting")
 
 __all__ = ["VERDICTS", "ExactCheck", "PositionCountingResult", "exact_check", "trainable_check", "probe",
-           "audit", "JSON_KEY", "thresholds", "theory_row"]
+           "JSON_KEY", "thresholds", "theory_row", "PositionCountingProbe", "PROBE", "markdown", "write_plots"]
 
 JSON_KEY = "position_counting"
 VERDICTS = ("cannot-count", "mirror-only", "can-count")
@@ -253,11 +255,6 @@ def _train(module, d_model, inp, sl, target, seeds, steps, lr, dtype, device, re
     return preds
 
 
-def _urpe_c_is_one(module: nn.Module) -> bool:
-    tables = [m.c_table for m in module.modules() if type(m).__name__ == "URPE"]
-    return bool(tables) and all(bool(torch.all(t == 1)) for t in tables)
-
-
 def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.float64, device="cpu",
           train: bool | str = "auto", steps: int = 300, train_seeds=(0, 1), d_model: int | None = None,
           randomize: bool | None = None) -> PositionCountingResult:
@@ -306,10 +303,11 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
                      "numerical symmetry breaking (check the dtype)")
     rescued = ex.rescued_by if verdict != "can-count" else ()
     row, agrees = None, None
-    if subject.zoo_spec is not None:
-        tr = theory_row(subject.zoo_spec, subject.module)
+    tags = subject.tags
+    if tags.zoo is not None:
+        tr = theory_row(tags)
         row = tr.to_dict()
-        row["zoo_equivalent"] = subject.zoo_spec.name
+        row["zoo_equivalent"] = tags.zoo
         agrees = tr.verdict == verdict and (verdict == "can-count" or set(tr.rescued_by) == set(rescued))
     return PositionCountingResult(
         design=subject.name, verdict=verdict, rescued_by=rescued, exact=ex.state, spread=ex.spread,
@@ -321,29 +319,20 @@ def probe(design, *, n: int = 16, seed: int = 0, dtype: torch.dtype = torch.floa
         theory=row, agrees_with_theory=agrees, notes=tuple(notes))
 
 
-def theory_row(spec, module: nn.Module | None = None):
-    """The theory row of a zoo design: :func:`theory.position_counting.predict` given where its
-    position terms act (``kind`` and ``symmetric`` of its position classes) and, for URPE, whether
-    this module's C is identically 1."""
-    from probes.designs.positions import POSITIONS
+def theory_row(design, module: nn.Module | None = None):
+    """The theory row of a zoo design: :func:`theory.position_counting.predict` given the tags it declares
+    (:class:`probes.designs.tags.Tags`: normaliser, mask, where its position terms act and whether they are
+    symmetric, and whether URPE's C is identically 1).
 
-    pos = POSITIONS[spec.position]
-    kinds = {pos.kind} | ({POSITIONS[spec.input_position].kind} if spec.input_position else set())
-    normalizer = spec.normalizer if spec.attention == "standard" else spec.attention
-    return theory.predict(normalizer, spec.causal, kinds=tuple(sorted(kinds)), symmetric=pos.symmetric,
-                          c_is_one=module is not None and _urpe_c_is_one(module))
+    ``design``: tags, or a zoo :class:`~probes.designs.zoo.Spec` (then C ≡ 1 is read from ``module`` if given).
+    """
+    from probes.designs.tags import Tags, tags_of, tags_of_spec
 
-
-def add_audit_arguments(parser) -> None:
-    g = parser.add_argument_group("position-counting")
-    g.add_argument("--pc-n", type=int, default=16, help="number of identical tokens (default 16)")
-    g.add_argument("--pc-steps", type=int, default=300, help="Adam steps of the trainable check (default 300)")
-    g.add_argument("--pc-no-train", action="store_true", help="skip the trainable check (no FVU)")
-
-
-def audit(subject, *, seed: int, dtype, device, options: dict) -> PositionCountingResult:
-    return probe(subject, n=options.get("pc_n", 16), seed=seed, dtype=dtype, device=device,
-                 train=not options.get("pc_no_train", False), steps=options.get("pc_steps", 300))
+    tags = design if isinstance(design, Tags) else tags_of_spec(design)
+    c_is_one = tags.c_is_one if module is None else tags_of(module).c_is_one
+    normalizer = tags.normalizer if tags.attention == "standard" else tags.attention
+    return theory.predict(normalizer, bool(tags.causal), kinds=tuple(sorted(tags.position_kinds)),
+                          symmetric=bool(tags.position_symmetric), c_is_one=bool(c_is_one))
 
 
 def write_plots(res: PositionCountingResult, out_dir) -> list:
@@ -351,15 +340,9 @@ def write_plots(res: PositionCountingResult, out_dir) -> list:
     theory's best constant (n+1)/2 that a design which cannot count is held to."""
     if not res.readout:
         return []
-    try:
-        import matplotlib
+    from probes import plotting
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - plot extra missing
-        raise InputError("plots need matplotlib: pip install 'attnprobe[plot]'") from exc
-    from pathlib import Path
-
+    plt = plotting.pyplot()
     pos = list(range(1, res.n + 1))
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     ax.plot(pos, pos, "k--", lw=1, label="target 1..n")
@@ -369,11 +352,7 @@ def write_plots(res: PositionCountingResult, out_dir) -> list:
     ax.set_ylabel("output")
     ax.set_title(f"{res.design}: {res.verdict}")
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    path = Path(out_dir) / "position_counting.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [plotting.save(fig, Path(out_dir) / "position_counting.png")]
 
 
 def markdown(res: PositionCountingResult) -> str:
@@ -394,3 +373,41 @@ def markdown(res: PositionCountingResult) -> str:
                          + "; ".join(f"*{b}*" for b in th["basis"]) + ".")
     lines += [f"\nNote: {n}" for n in res.notes]
     return "\n".join(lines)
+
+
+class PositionCountingProbe(Probe):
+    """The position-counting probe under the probe contract (:mod:`probes.contract`)."""
+
+    name, json_key, title, verdicts = "position-counting", JSON_KEY, "position counting (identical tokens)", VERDICTS
+    example_design = "urpe"
+    smoke_options = {"pc_n": 6, "pc_steps": 5}
+
+    def applies_to(self, subject, options=None):
+        """Any design that maps (batch, n, d_model) → (batch, n, d_model): the probe feeds it n copies of a token."""
+        return super().applies_to(subject, options)
+
+    def add_arguments(self, group) -> None:
+        group.add_argument("--pc-n", type=int, default=16, help="number of identical tokens (default 16)")
+        group.add_argument("--pc-steps", type=int, default=300, help="Adam steps of the trainable check (default 300)")
+        group.add_argument("--pc-no-train", action="store_true", help="skip the trainable check (no FVU)")
+
+    def run(self, subject, options=None) -> PositionCountingResult:
+        o = self.options(options)
+        return probe(subject, n=o["pc_n"], seed=o["seed"], dtype=o["dtype"], device=o["device"],
+                     train=not o["pc_no_train"], steps=o["pc_steps"])
+
+    def markdown(self, result) -> str:
+        return markdown(result)
+
+    def plots(self, result, out_dir) -> list:
+        return write_plots(result, out_dir)
+
+    def summary(self, result) -> Summary:
+        r, th = result, result.theory or {}
+        rescued = f" (rescued by {', '.join(r.rescued_by)})" if r.rescued_by else ""
+        th_rescued = f" (rescued by {', '.join(th['rescued_by'])})" if th.get("rescued_by") else ""
+        key = f"spread {r.spread:.2e}" + ("" if r.fvu is None else f", FVU {r.fvu:.3f}")
+        return Summary(r.verdict + rescued, key, (th["verdict"] + th_rescued) if th else "—", r.agrees_with_theory)
+
+
+PROBE = PositionCountingProbe()

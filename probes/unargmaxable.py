@@ -29,7 +29,6 @@ strict reading); a witness must beat every rival by more than its rounding bound
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ th = lazy_import("theory.unargmaxable")
 
 __all__ = ["UnargmaxableResult", "VerifyResult", "CountResult", "Certificates", "detect", "verify",
            "box_detect", "expected_count", "expected_facets", "expected_vertices", "expected_argmaxable",
-           "gaussian_head", "trained_like_head", "load_head", "add_subcommand"]
+           "gaussian_head", "trained_like_head", "load_head"]
 
 VERDICTS = ("certified", "uncertified")
 _LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
@@ -185,21 +184,15 @@ def _check_input(W, b) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _torch_dtype(dtype):
-    import torch
+    from probes.dtypes import parse_dtype
 
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    table = {"float32": torch.float32, "float64": torch.float64, "float": torch.float32, "double": torch.float64}
-    if dtype not in table:
-        raise InputError(f"dtype {dtype!r}: use float32 (fast GEMM pass) or float64")
-    return table[dtype]
+    return parse_dtype(dtype, flag="dtype", hint="float32 (fast GEMM pass) or float64")
 
 
 def _progress(iterable, total, desc, enabled):
-    from tqdm import tqdm
+    from probes.progress import track
 
-    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False,
-                disable=not (enabled and sys.stderr.isatty()))
+    return track(iterable, total=total, desc=desc, enabled=enabled)
 
 
 # -- whitening -----------------------------------------------------------------------------------------
@@ -968,7 +961,7 @@ def expected_count(n: int, d: int, *, bias: bool, trials: int = 200, seed: int =
                        seed=seed, dtype=str(dtype), device=str(device), seconds=time.perf_counter() - t0)
 
 
-# -- files and CLI -----------------------------------------------------------------------------------------
+# -- files (the `attnprobe unargmaxable` command is in probes/commands.py) ------------------------------------
 def load_head(path: str, weight_key: str | None = None, bias_key: str | None = None):
     """Read (W, b) from .npy, .npz, .safetensors or .pt/.bin through :mod:`probes.arrays` (never unpickled).
 
@@ -996,36 +989,3 @@ def load_head(path: str, weight_key: str | None = None, bias_key: str | None = N
         if len(b) != len(W):
             raise InputError(f"--bias-key {bias_key!r}: has {len(b)} entries but the weight has {len(W)} rows")
     return W, b
-
-
-def _cmd(args) -> int:
-    import json
-
-    W, b = load_head(args.file, args.weight_key, args.bias_key)
-    if args.box is not None:
-        res = box_detect(W, b, args.box, progress=not args.quiet)
-    else:
-        res = detect(W, b, ties=args.ties, seed=args.seed, dtype=args.dtype, device=args.device,
-                     progress=not args.quiet, subject=args.file)
-    if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
-    else:
-        print(res)
-    return 0
-
-
-def add_subcommand(subparsers) -> None:
-    p = subparsers.add_parser("unargmaxable", help="certify which tokens of an output head can never be the argmax")
-    p.add_argument("file", help=".npy, .npz, .safetensors, or .pt/.bin (read with torch weights_only=True)")
-    p.add_argument("--weight-key", default=None, help="array name of the V x d weight (default: the only 2-D one)")
-    p.add_argument("--bias-key", default=None, help="array name of the length-V bias (default: no bias)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--box", type=float, default=None, metavar="R",
-                   help="reproduce the reference tool's bounded search over [-R, R]^d (uncertified)")
-    p.add_argument("--ties", default="strict", choices=("strict", "tolerant"),
-                   help="strict: a token that can only tie is unargmaxable (default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="float32", help="GEMM pass precision: float32 (default) or float64")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd)

@@ -25,13 +25,14 @@ import torch
 
 from probes import _depth as D
 from probes._lazy import lazy_import
+from probes.contract import Probe, Summary
 from probes.errors import InputError
 from probes.result import Result
 
 th = lazy_import("theory.update_depth")
 
-__all__ = ["UpdateDepthResult", "probe", "one_step", "audit", "add_audit_arguments", "write_plots", "markdown",
-           "JSON_KEY", "VERDICTS", "OPTIMIZERS", "ADAM_BETAS", "ADAM_EPS"]
+__all__ = ["UpdateDepthResult", "probe", "one_step", "write_plots", "markdown", "JSON_KEY", "VERDICTS", "OPTIMIZERS",
+           "ADAM_BETAS", "ADAM_EPS", "UpdateDepthProbe", "PROBE"]
 
 JSON_KEY = "update_depth"
 VERDICTS = D.SLOPE_VERDICTS
@@ -155,24 +156,6 @@ def probe(stack, *, depths=DEFAULT_DEPTHS, optimizers=OPTIMIZERS, seeds: int = 3
         dtype=str(dtype).replace("torch.", ""), device=str(device), notes=tuple(dict.fromkeys(notes)))
 
 
-# -- CLI -------------------------------------------------------------------------------------------
-def add_audit_arguments(parser) -> None:
-    D.add_stack_arguments(parser)
-    g = parser.add_argument_group("update-depth")
-    g.add_argument("--ud-depths", default="6,12,24,48", help="depths N (default 6,12,24,48)")
-    g.add_argument("--ud-optimizer", default="sgd,adam", help="optimisers, comma-separated (default sgd,adam)")
-    g.add_argument("--ud-lr", type=float, default=DEFAULT_LR, help=f"learning rate of the one step (default {DEFAULT_LR:g})")
-
-
-def audit(subject, *, seed: int, dtype, device, options: dict) -> UpdateDepthResult:
-    o = D.stack_options(options, default_seeds=3)
-    opts = options or {}
-    return probe(subject, depths=opts.get("ud_depths") or DEFAULT_DEPTHS, optimizers=opts.get("ud_optimizer") or OPTIMIZERS,
-                 seeds=o["seeds"], seed=seed, lr=opts.get("ud_lr") or DEFAULT_LR, d_model=o["d_model"],
-                 n_heads=o["n_heads"], d_ff=o["d_ff"], batch=o["batch"], tokens=o["tokens"], dtype=dtype,
-                 device=device)
-
-
 def write_plots(res: UpdateDepthResult, out_dir) -> list:
     """``update_depth.png``: ‖ΔF‖/η against N per optimiser, log–log, with the theory slopes dashed."""
     from pathlib import Path
@@ -199,3 +182,48 @@ def markdown(res: UpdateDepthResult) -> str:
         rows.append(f"| {o} | " + " | ".join(f"{res.delta_f[o][str(L)]:.4g}" for L in res.depths) + " |")
     rows += ["", f"{res.init}; one step, lr {res.lr:g}, {res.dtype}.", *[f"Note: {n}" for n in res.notes]]
     return "\n".join(rows)
+
+
+class UpdateDepthProbe(Probe):
+    """The update-depth probe under the probe contract (:mod:`probes.contract`)."""
+
+    name, json_key, title, verdicts = "update-depth", JSON_KEY, "one-step update size vs depth", VERDICTS
+    example_design = "preln"
+    smoke_options = {**D.SMOKE, "ud_depths": "2,4", "ud_optimizer": "sgd"}
+
+    def applies_to(self, subject, options=None):
+        """A zoo depth stack, or a factory that takes ``n_layers`` (the probe builds it at several depths)."""
+        return D.applicable(subject)
+
+    def add_arguments(self, group) -> None:
+        D.add_stack_arguments(group)
+        group.add_argument("--ud-depths", default="6,12,24,48", help="depths N (default 6,12,24,48)")
+        group.add_argument("--ud-optimizer", default="sgd,adam", help="optimisers, comma-separated (default sgd,adam)")
+        group.add_argument("--ud-lr", type=float, default=DEFAULT_LR,
+                           help=f"learning rate of the one step (default {DEFAULT_LR:g})")
+
+    def run(self, subject, options=None) -> UpdateDepthResult:
+        o = self.options(options)
+        s = D.stack_options(o, default_seeds=3)
+        return probe(subject, depths=o["ud_depths"], optimizers=o["ud_optimizer"], seeds=s["seeds"], seed=o["seed"],
+                     lr=o["ud_lr"], d_model=s["d_model"], n_heads=s["n_heads"], d_ff=s["d_ff"], batch=s["batch"],
+                     tokens=s["tokens"], dtype=o["dtype"], device=o["device"])
+
+    def markdown(self, result) -> str:
+        return markdown(result)
+
+    def plots(self, result, out_dir) -> list:
+        return write_plots(result, out_dir)
+
+    def summary(self, result) -> Summary:
+        r = result
+        verdict = ", ".join(f"{o}: {r.verdict[o]}" for o in r.optimizers)
+        key = ", ".join(f"{o} {r.slope[o]:+.3f} ± {r.slope_se[o]:.3f}" for o in r.optimizers)
+        with_theory = [o for o in r.optimizers if r.theory_slope.get(o) is not None]
+        theory = ", ".join(f"{o} {r.theory_slope[o]:g}" for o in with_theory) or "—"
+        agrees = (None if not with_theory else
+                  all(D.slope_agrees(r.theory_slope[o], r.verdict[o], r.tolerance[o]) for o in with_theory))
+        return Summary(verdict, "slope " + key, theory if theory == "—" else "slope " + theory, agrees)
+
+
+PROBE = UpdateDepthProbe()

@@ -40,19 +40,19 @@ def test_audit_out_dir(tmp_path, capsys):
 
 def test_audit_interrupted_keeps_finished_probes(tmp_path, capsys, monkeypatch):
     """Ctrl-C during the second probe: the first is still printed and written, exit 130."""
-    import probes.entropy
+    from probes.registry import PROBES
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(probes.entropy, "audit", interrupt)
+    monkeypatch.setattr(PROBES["entropy"], "run", interrupt)
     code, out, err = run(capsys, "audit", "urpe", "--probe", "position-counting", "--probe", "entropy",
                          "--pc-no-train", "--out", str(tmp_path / "rep"))
     assert code == 130 and "can-count" in out and "interrupted during entropy" in err
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["probes"]["position_counting"]["verdict"] == "can-count"
     assert rep["probes"]["entropy"] == {"interrupted": True}
-    monkeypatch.setattr(probes.entropy, "audit", interrupt)
+    assert [r["status"] for r in rep["table"]] == ["ok", "interrupted"]
     code, _, err = run(capsys, "audit", "urpe", "--probe", "entropy")
     assert code == 130 and "interrupted" in err       # nothing finished: plain interruption
 
@@ -189,27 +189,98 @@ def test_theory_bad_names(capsys):
 
 
 def test_diverged_probe_is_reported_not_a_verdict(capsys, monkeypatch):
-    from probes import cli
+    from probes import registry
+    from probes.contract import Probe
     from probes.errors import Diverged
 
-    class Boom:
-        JSON_KEY = "boom"
+    class Boom(Probe):
+        name, json_key, title = "boom", "boom", "a probe that diverges"
 
-        @staticmethod
-        def audit(subject, **kw):
+        def run(self, subject, options=None):
             raise Diverged(subject.name, "entropy H(n)", "first NaN at n = 1024")
 
-    monkeypatch.setitem(sys.modules, "probes._boom", Boom)
-    monkeypatch.setitem(cli.AUDIT_PROBES, "boom", "probes._boom")
+        def summary(self, result):  # pragma: no cover - never reached
+            raise AssertionError
+
+    monkeypatch.setitem(registry.PROBES, "boom", Boom())
     code, out, err = run(capsys, "audit", "nope", "--probe", "position-counting", "--probe", "boom", "--json",
                          "--pc-no-train")
     assert code == 2 and "nope: entropy H(n) is not finite" in err and err.count("\n") == 1
-    monkeypatch.setattr(cli, "AUDIT_PROBES", {"position-counting": "probes.position_counting", "boom": "probes._boom"})
+    monkeypatch.setattr(registry, "PROBES", {"position-counting": registry.PROBES["position-counting"],
+                                             "boom": Boom()})
     code, out, _ = run(capsys, "audit", "nope", "--json", "--pc-no-train")
     data = json.loads(out)
     assert code == 0 and data["probes"]["boom"] == {"outcome": "diverged",
                                                     "reason": "nope: entropy H(n) is not finite (first NaN at n = "
                                                               "1024); no verdict from NaN/Inf"}
+    assert data["table"][1]["status"] == "diverged"
+
+
+def test_full_audit_prints_one_table_and_skips_with_reasons(tmp_path, capsys):
+    """No --probe: every probe that applies runs; the others are listed with the reason; one table."""
+    code, out, _ = run(capsys, "audit", "urpe", "--pc-no-train", "--entropy-rows", "16", "--entropy-d", "16",
+                       "--entropy-max-log2n", "10", "--out", str(tmp_path))
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("property"))
+    assert all(h in header for h in ("verdict", "key figure", "theory", "agrees?"))
+    import re
+
+    assert re.search(r"position counting \(identical tokens\) +can-count +spread [0-9.e+-]+ +can-count +yes", out)
+    assert "gradient-depth, update-depth, collapse: skipped — zoo attention design 'urpe' is not a depth stack" in out
+    rep = json.loads((tmp_path / "report.json").read_text())
+    table = {r["probe"]: r for r in rep["table"]}
+    assert table["position-counting"]["status"] == "ok" and table["position-counting"]["agrees"] is True
+    assert table["entropy"]["status"] == "ok" and table["collapse"]["status"] == "skipped"
+    md = (tmp_path / "report.md").read_text()
+    assert "| property | verdict | key figure | theory | agrees? |" in md
+    assert md.count("![entropy](") == 2 and (tmp_path / "norm_invariance.png").is_file()
+    code, out, _ = run(capsys, "audit", "preln", "--json", "--pc-no-train", "--probe", "collapse",
+                       "--collapse-layers", "6", "--collapse-kmin", "1", "--depth-seeds", "2", "--depth-d-model", "16")
+    (row,) = json.loads(out)["table"]
+    assert code == 0 and row["property"] == "representation collapse (init)" and row["agrees"] in (True, False)
+
+
+def test_every_registered_probe_has_its_options_on_the_command_line(capsys):
+    from probes.cli import build_parser
+    from probes.registry import PROBES
+
+    args = vars(build_parser().parse_args(["audit", "rope"]))
+    for p in PROBES.values():
+        for k, v in p.defaults().items():
+            assert args[k] == v, (p.name, k)
+
+
+def test_entropy_table_command_and_python_m(capsys):
+    """`attnprobe entropy-table` (also `python -m probes.entropy`) prints the zoo verdicts beside theory's."""
+    code, out, _ = run(capsys, "entropy-table", "nope", "logn", "--rows", "16", "--max-log2n", "10", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["design"] for r in rows] == ["nope", "logn"] and all(r["match"] for r in rows)
+    code, out, _ = run(capsys, "entropy-table", "nope", "--rows", "16", "--max-log2n", "10")
+    assert code == 0 and out.startswith("| design | P1 verdict |") and "| nope | standard-like |" in out
+    import subprocess
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-m", "probes.entropy", "--help"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0 and "entropy-table" in proc.stdout
+
+
+def test_one_key_flag_for_array_files(tmp_path, capsys):
+    import numpy as np
+
+    W = np.random.default_rng(0).standard_normal((12, 3))
+    np.savez(tmp_path / "head.npz", lm=W, other=W[:, :2])
+    code, out, _ = run(capsys, "unargmaxable", str(tmp_path / "head.npz"), "--key", "lm", "--json", "--quiet")
+    assert code == 0 and json.loads(out)["vocab_size"] == 12
+    code, _, err = run(capsys, "unargmaxable", str(tmp_path / "head.npz"), "--quiet")
+    assert code == 2 and "--weight-key" in err
+
+
+def test_zoo_json_lists_the_tags(capsys):
+    code, out, _ = run(capsys, "zoo", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["alibi-causal"]["tags"]["position_kinds"] == ["logit"]
+    assert rows["alibi-causal"]["tags"]["causal"] is True and rows["deepnorm"]["tags"]["placement"] == "deepnorm"
 
 
 def test_a_design_that_fails_only_at_the_probe_length_is_named(tmp_path, capsys):

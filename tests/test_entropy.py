@@ -1,4 +1,4 @@
-"""Unit and property tests of theory/entropy.py, theory/softmax_variants.py and probes/entropy.py."""
+"""Unit and property tests of theory/entropy.py, theory/softmax_variants.py and the probes.entropy package."""
 from __future__ import annotations
 
 import math
@@ -180,7 +180,9 @@ def test_softmax_gate_passes_and_a_wrong_mean_field_would_not():
 def test_chunking_does_not_change_numbers(monkeypatch):
     wf = E.weights_function("logn")
     a = E._measure_noise(wf, (1024,), 40, 32, 1, torch.float64, "cpu")
-    monkeypatch.setattr(E, "CHUNK_ELEMENTS", 1024 * 3)  # 3 rows at a time
+    import probes.entropy.measure
+
+    monkeypatch.setattr(probes.entropy.measure, "CHUNK_ELEMENTS", 1024 * 3)  # 3 rows at a time
     b = E._measure_noise(wf, (1024,), 40, 32, 1, torch.float64, "cpu")
     assert a["H"][0] == pytest.approx(b["H"][0], abs=1e-12)
 
@@ -322,8 +324,11 @@ def test_diff_gain_common_mode_vs_independent():
 
 
 def test_a_failed_gate_blocks_every_verdict(monkeypatch):
-    monkeypatch.setattr(E, "_GATE_CACHE", {})
-    monkeypatch.setattr(E, "GATE_TOL", 1e-9)  # no finite sample matches the mean field this closely
+    import probes.entropy.core
+    import probes.entropy.verdicts
+
+    monkeypatch.setattr(probes.entropy.core, "_GATE_CACHE", {})
+    monkeypatch.setattr(probes.entropy.verdicts, "GATE_TOL", 1e-9)  # no finite sample matches the mean field this closely
     r = E.probe("logn", rows=16, n_max=1 << 10, noise_needle=False)
     assert r.verdict == "gate-failed" and not r.gate["passed"]
 

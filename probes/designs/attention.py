@@ -32,6 +32,9 @@ def causal_mask(n: int, device) -> torch.Tensor:
 
 
 class _Heads(nn.Module):
+    role = "attention"           # the tag probes find attention layers by (probes.designs.tags.find_role)
+    attention_kind = "standard"  # standard | diff | linear
+
     def __init__(self, d_model: int, n_heads: int, causal: bool):
         super().__init__()
         if d_model % n_heads:
@@ -87,6 +90,8 @@ class Attention(_Heads):
 
 
 class DiffAttention(_Heads):
+    attention_kind = "diff"
+
     def __init__(self, d_model, n_heads, position: Position, causal: bool, depth: int = 0):
         super().__init__(d_model, n_heads, causal)
         if self.d_head % 2:
@@ -140,6 +145,8 @@ class DiffAttention(_Heads):
 
 
 class LinearAttention(_Heads):
+    attention_kind = "linear"
+
     def __init__(self, d_model, n_heads, position: Position, causal: bool, eps: float = 1e-6):
         super().__init__(d_model, n_heads, causal)
         self.qkv = nn.Linear(d_model, 3 * d_model)
@@ -209,7 +216,7 @@ class Design(nn.Module):
         super().__init__()
         self.name, self.d_model, self.n_heads, self.n_layers = name, d_model, n_heads, n_layers
         self.normalizer_name, self.position_name, self.attention_kind = normalizer, position, attention
-        self.causal, self.max_len = causal, max_len
+        self.causal, self.max_len, self.input_position_name = causal, max_len, input_position
         from probes.designs.positions import POSITIONS
 
         layer_is_input = POSITIONS[position].kind == "input"
@@ -251,6 +258,23 @@ class Design(nn.Module):
             out.append(blk.attn.weights(blk.ln1(x)))
             x = blk(x)
         return out
+
+    @property
+    def tags(self):
+        """What this design is (:class:`probes.designs.tags.Tags`): zoo name, normaliser, positions, mask, C ≡ 1."""
+        from probes.designs.tags import Tags, find_role
+        from probes.designs.normalizers import NORMALIZERS
+        from probes.designs.positions import POSITIONS
+
+        positions = list(find_role(self, "position"))
+        kinds = {p.kind for p in positions if p.kind != "none"} or {"none"}
+        ones = [c for c in (p.multiplier_is_one() for p in positions) if c is not None]
+        norm = self.normalizer_name if self.attention_kind == "standard" else None
+        return Tags(family="attention", zoo=self.name, attention=self.attention_kind, normalizer=norm,
+                    row_normalised=None if norm is None else bool(NORMALIZERS[norm].row_normalised),
+                    position=self.position_name, input_position=self.input_position_name,
+                    position_kinds=tuple(sorted(kinds)), position_symmetric=bool(POSITIONS[self.position_name].symmetric),
+                    causal=bool(self.causal), c_is_one=(all(ones) if ones else None))
 
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, attention={self.attention_kind}, normalizer={self.normalizer_name}, "

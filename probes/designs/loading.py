@@ -54,8 +54,22 @@ class Subject:
     notes: list[str] = field(default_factory=list)
     last_input_shape: tuple | None = None
 
+    @property
+    def tags(self):
+        """What the design declares (:class:`probes.designs.tags.Tags`): the module's own tags, or, for a module
+        that declares none, its mask and the zoo design it resembles (``resembles``: a theory column only)."""
+        from probes.designs.tags import Tags, tags_of_spec
+
+        own = getattr(self.module, "tags", None)
+        if isinstance(own, Tags):
+            return own
+        if self.zoo_spec is not None:
+            return tags_of_spec(self.zoo_spec).as_resemblance(causal=self.causal)
+        return Tags(causal=self.causal)
+
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "d_model": self.d_model, "causal": self.causal,
+                "tags": self.tags.to_dict(),
                 "zoo_equivalent": self.zoo_spec.name if self.zoo_spec else None,
                 "trained_weights": self.trained and not self.randomized,
                 "randomized": self.randomized, "seed": self.seed, "notes": list(self.notes)}
@@ -306,10 +320,12 @@ def load_design(spec, *, randomize: bool | None = None, seed: int = 0, dtype: to
     The module is put in eval mode (dropout off) and cast to ``dtype`` on ``device``.
     """
     if isinstance(spec, nn.Module):
-        from probes.designs.attention import Design
+        from probes.designs.tags import tags_of
 
         module, name, kind = spec, getattr(spec, "name", type(spec).__name__), "module"
-        zoo_spec, trained = (parse(spec.name) if isinstance(spec, Design) else None), False
+        declared = tags_of(spec)
+        zoo_spec = parse(declared.zoo) if declared.family in ("attention", "stack") and declared.zoo else None
+        trained = False
     elif not isinstance(spec, (str, Path)) or not str(spec):
         raise InputError(f"design must be a zoo name, an import path or a directory, got {spec!r}")
     else:

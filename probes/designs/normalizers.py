@@ -40,6 +40,7 @@ def _masked(x: torch.Tensor, mask: torch.Tensor | None, fill: float) -> torch.Te
 
 
 class Normalizer(nn.Module):
+    role = "normalizer"  # the tag probes find normalisers by (probes.designs.tags.find_role)
     name = "base"
     row_normalised = False
 

@@ -33,6 +33,7 @@ def _offsets(n: int, device) -> torch.Tensor:
 
 
 class Position(nn.Module):
+    role = "position"  # the tag probes find position terms by (probes.designs.tags.find_role)
     name = "nope"
     kind = "none"
     symmetric = True  # does the position term treat offset δ and −δ alike?
@@ -72,6 +73,10 @@ class Position(nn.Module):
         return None
 
     def weight_multiplier_row(self, i: int, n: int, like: torch.Tensor):
+        return None
+
+    def multiplier_is_one(self) -> bool | None:
+        """Whether the weight multiplier is identically 1 (None: the term has no multiplier)."""
         return None
 
     def randomize_(self, gen: torch.Generator) -> None:
@@ -241,6 +246,9 @@ class URPE(_Toeplitz):
 
     def weight_multiplier_row(self, i, n, like):
         return self._table_row(self.c_table, i, n, like)
+
+    def multiplier_is_one(self) -> bool:
+        return bool(torch.all(self.c_table == 1))
 
     def randomize_(self, gen):
         with torch.no_grad():

@@ -167,6 +167,14 @@ class Stack(nn.Module):
                                                out_proj, detach_branch_input) for _ in range(n_layers))
         self.final_norm = _norm(spec.norm, d_model, eps) if spec.placement in ("pre", "residual") else None
 
+    @property
+    def tags(self):
+        """What this stack is (:class:`probes.designs.tags.Tags`): placement, norm kind, softmax attention."""
+        from probes.designs.tags import tags_of_spec
+        from probes.designs.zoo import parse
+
+        return tags_of_spec(parse(self.name))
+
     # -- initialisation: the design's own ------------------------------------------------
     def init_(self, seed: int) -> "Stack":
         """Xavier-normal weights from ``seed``; FFN, V and O get the stack's gain, Q and K gain 1 (or 0)."""

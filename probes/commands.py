@@ -1,0 +1,134 @@
+"""The subcommands that take files or tables rather than one design: ``unargmaxable``, ``hubness``, ``entropy-table``.
+
+Argument parsing for them lives here (:func:`add_file_commands`, called by :mod:`probes.cli`),
+so the probes themselves parse nothing: each command reads its flags and calls the library
+(``probes.unargmaxable.detect``, ``probes.hubness.probe``, ``probes.entropy.verdict_table``).
+Every array file goes through :mod:`probes.arrays` (one loader, one ``--key`` flag).
+"""
+from __future__ import annotations
+
+import json
+
+__all__ = ["add_file_commands", "COMMANDS"]
+
+COMMANDS = ("unargmaxable", "hubness", "entropy-table")
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# -- unargmaxable --------------------------------------------------------------------------
+def _cmd_unargmaxable(args) -> int:
+    from probes import unargmaxable as U
+
+    W, b = U.load_head(args.file, args.weight_key, args.bias_key)
+    if args.box is not None:
+        res = U.box_detect(W, b, args.box, progress=not args.quiet)
+    else:
+        res = U.detect(W, b, ties=args.ties, seed=args.seed, dtype=args.dtype, device=args.device,
+                       progress=not args.quiet, subject=args.file)
+    print(json.dumps(res.to_dict(), indent=2) if args.json else res)
+    return 0
+
+
+def _add_unargmaxable(sub) -> None:
+    p = sub.add_parser("unargmaxable", help="certify which tokens of an output head can never be the argmax")
+    p.add_argument("file", help=".npy, .npz, .safetensors, or .pt/.bin (read with torch weights_only=True)")
+    p.add_argument("--key", "--weight-key", dest="weight_key", default=None, metavar="NAME",
+                   help="array name of the V x d weight (default: the only 2-D one)")
+    p.add_argument("--bias-key", default=None, metavar="NAME",
+                   help="array name of the length-V bias (default: no bias)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--box", type=float, default=None, metavar="R",
+                   help="reproduce the reference tool's bounded search over [-R, R]^d (uncertified)")
+    p.add_argument("--ties", default="strict", choices=("strict", "tolerant"),
+                   help="strict: a token that can only tie is unargmaxable (default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="float32", help="GEMM pass precision: float32 (default) or float64")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_unargmaxable)
+
+
+# -- hubness -----------------------------------------------------------------------------------
+def _cmd_hubness(args) -> int:
+    from probes import hubness as H
+    from probes.result import jsonable
+
+    keys = H.load_matrix(args.file, args.key)
+    queries = H.load_matrix(args.queries, args.queries_key) if args.queries else None
+    res = H.probe(keys, queries, k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
+                  device=args.device or _default_device(), block=args.block, reduce=tuple(args.reduce or ()),
+                  w=args.w, progress=not args.quiet, subject=args.file)
+    print(json.dumps(jsonable(res.to_dict()), indent=2) if args.json else res)
+    if args.plot:
+        out = H.write_plot(res, args.plot)
+        if not args.json:
+            print(f"histogram written to {out}")
+    return 0
+
+
+def _add_hubness(sub) -> None:
+    """``attnprobe hubness FILE [--key NAME] [--queries FILE] -k 10 --metric ... [--json] [--plot PATH]``."""
+    from probes.hubness import METRICS, REDUCTIONS
+
+    h = sub.add_parser("hubness", help="exact k-occurrence hubness of an embedding matrix "
+                                       "(.npy, .npz, .safetensors, .pt), or of keys ranked by queries")
+    h.add_argument("file", help="matrix of points (rows) or keys: .npy, .npz, .safetensors or .pt/.bin")
+    h.add_argument("--key", metavar="NAME", help="array name inside FILE (default: the only 2-D one)")
+    h.add_argument("--queries", metavar="FILE", help="queries ranking the keys (query→key mode)")
+    h.add_argument("--queries-key", metavar="NAME", help="array name inside the queries file")
+    h.add_argument("-k", type=int, default=10, help="neighbourhood size (default 10)")
+    h.add_argument("--metric", choices=METRICS, default="euclidean",
+                   help="euclidean (default), cosine, or dot (inner product, e.g. attention logits)")
+    h.add_argument("--w", type=float, default=None, metavar="W",
+                   help="the population w of the premise (e.g. √(κ−1)/2, or ‖μ_q‖/(σ_z√d) for attention): "
+                        "adds the limit law's prediction at W (without it only this draw's plug-in law is shown)")
+    h.add_argument("--reduce", action="append", choices=REDUCTIONS,
+                   help="also report hubness after CSLS or mutual proximity (repeatable)")
+    h.add_argument("--dtype", default="float32", help="pass dtype: float32 (default; float64 re-check) or float64")
+    h.add_argument("--device", default=None, help="torch device (default cuda when available, else cpu)")
+    h.add_argument("--block", type=int, default=4096, help="block size of the GEMM pass (memory ~ block²)")
+    h.add_argument("--seed", type=int, default=0, help="recorded seed (the probe is deterministic)")
+    h.add_argument("--json", action="store_true", help="print one JSON object")
+    h.add_argument("--plot", metavar="PATH", help="write the N_k histogram (PNG) to PATH")
+    h.add_argument("--quiet", action="store_true", help="no progress bar")
+    h.set_defaults(func=_cmd_hubness)
+
+
+# -- entropy-table ---------------------------------------------------------------------------------
+def _cmd_entropy_table(args) -> int:
+    from probes.designs.zoo import ZOO
+    from probes.entropy import verdict_table, verdict_table_markdown
+
+    table = verdict_table(args.names or ZOO, rows=args.rows, n_max=1 << args.max_log2n, seed=args.seed,
+                          noise_needle=False, head=args.head)
+    if args.json:
+        from probes.result import jsonable
+
+        print(json.dumps(jsonable(table), indent=2))
+    else:
+        print(verdict_table_markdown(table))
+    return 0 if all(t["match"] for t in table) else 1
+
+
+def _add_entropy_table(sub) -> None:
+    t = sub.add_parser("entropy-table", help="entropy/needle verdicts of zoo designs beside theory's (Markdown; "
+                                             "exit 1 if any disagrees); also `python -m probes.entropy`")
+    t.add_argument("names", nargs="*", help="zoo names (default: the whole zoo)")
+    t.add_argument("--rows", type=int, default=512, help="query rows per length (default 512)")
+    t.add_argument("--max-log2n", type=int, default=16, help="longest length 2^k (default 16)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--head", type=int, default=0, help="head whose normaliser and position term are probed")
+    t.add_argument("--json", action="store_true", help="print one JSON array")
+    t.set_defaults(func=_cmd_entropy_table)
+
+
+def add_file_commands(sub) -> None:
+    """Add every subcommand of this module to ``sub`` (an argparse subparsers object)."""
+    _add_unargmaxable(sub)
+    _add_hubness(sub)
+    _add_entropy_table(sub)

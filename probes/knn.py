@@ -1,0 +1,493 @@
+"""The exact k-NN engine: top-k of every query at GEMM speed, float64-certified.
+
+Used by the hubness probe (:mod:`probes.hubness`: N_k of the lists) and its benchmark
+(``bench/bench_hubness.py``). Two modes: **self** (one set X; every point ranks all *other*
+points, self excluded as query and as neighbour) and **query→key** (queries Q rank keys K;
+nothing excluded).
+
+Scores are ``α⟨q, y⟩ − β_y`` (higher is nearer): euclidean α = 2, β = ‖y‖² (data centred
+first, which changes no distance); cosine: rows normalised, α = 1, β = 0; dot: α = 1, β = 0.
+The pass is a blocked GEMM with a running top-(2k) per row (the symmetric half in self mode:
+each block pair once, used for rows and columns), so memory is O(block² + n·k).
+
+**Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
+candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
+bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
+than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
+float64 from the original data and sorted by (score descending, index ascending), and the
+row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
+non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
+duplicates) are recomputed against all keys in float64. Result: the float64 top-k set with
+ties at the k-th place broken by the lower index, so duplicate points are handled
+deterministically (the order *within* a row's top k is by pass score for rows of kind (1)).
+
+A non-finite norm, pass score or float64 score raises :class:`probes.errors.Diverged` naming
+the subject (e.g. a float32 pass that overflows).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from probes.dtypes import parse_dtype
+from probes.errors import InputError, check_finite, require_finite
+from probes.progress import progress as _progress_bar
+
+__all__ = ["METRICS", "KNN", "Space", "as_matrix", "as_dtype", "tile_pairs", "sparse_nonzero", "scan_topk",
+           "knn", "k_occurrence"]
+
+METRICS = ("euclidean", "cosine", "dot")
+
+
+def as_dtype(dtype) -> torch.dtype:
+    """The pass dtype: float32 (fast, re-checked in float64) or float64."""
+    return parse_dtype(dtype, flag="dtype", hint="'float32' (fast, re-checked in float64) or 'float64'")
+
+
+def as_matrix(name: str, x) -> torch.Tensor:
+    """A 2-D float tensor (float64 unless the input is float32), finite, d ≥ 1."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise InputError(f"{name}: dtype {x.dtype} is not numeric; pass a float matrix")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if x.ndim != 2:
+        raise InputError(f"{name}: expected a 2-D matrix (points × dimensions), got shape {tuple(x.shape)}; "
+                         "reshape it, e.g. x.reshape(-1, x.shape[-1])")
+    if x.shape[1] == 0:
+        raise InputError(f"{name}: has d = 0 dimensions; hubness needs at least one coordinate")
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else torch.float64)
+    x = x.detach().cpu()
+    require_finite(name, x)
+    return x
+
+
+
+@dataclass(frozen=True)
+class KNN:
+    """Top-k of every query: ``indices`` (n_q, k) int64 and ``scores`` (float64), best first.
+
+    ``clear_rows``: certified from the pass alone (gap > 2·tol; scores at pass precision);
+    ``rescored_rows``: candidates re-scored and certified in float64; ``fallback_rows``:
+    recomputed against all keys in float64. ``tied_rows``: rows whose k-th and (k+1)-th
+    float64 scores are exactly equal, so the lower index decided which one is in the list.
+    """
+
+    indices: torch.Tensor
+    scores: torch.Tensor
+    n_keys: int
+    clear_rows: int
+    rescored_rows: int
+    fallback_rows: int
+    tied_rows: int = 0
+
+
+class Space:
+    """Queries and keys prepared for one metric: scores α⟨q, y⟩ − β_y (+ key bias).
+
+    Memory-lean: the data are kept as given (float32 stays float32); the centred float64
+    matrices are built in row chunks, and in full only on demand (``keys64``/``queries64``).
+    """
+
+    _CHUNK = 8192
+
+    def __init__(self, keys: torch.Tensor, queries: torch.Tensor | None, metric: str):
+        self.self_mode = queries is None
+        self.metric = metric
+        self.alpha = 2.0 if metric == "euclidean" else 1.0
+        if metric == "cosine":
+            normed = []
+            for nm, x in (("keys", keys), ("queries", queries)):
+                if x is None:
+                    continue
+                norms = x.to(torch.float64).norm(dim=1)
+                if bool((norms == 0).any()):
+                    i = int((norms == 0).nonzero()[0])
+                    raise InputError(f"{nm}: row {i} has zero norm, so its cosine is undefined; "
+                                     "drop zero rows or use --metric euclidean")
+                normed.append(x.to(torch.float64) / norms.unsqueeze(1))
+            keys, queries = normed[0], (normed[1] if len(normed) > 1 else None)
+        # exact scoring uses these (uncentred) rows: −‖q − y‖² by direct differences, so exact
+        # ties (duplicates, integer data) stay ties
+        self.keys_x = keys
+        self.queries_x = keys if queries is None else queries
+        # distances are translation invariant: the pass centres the data for accuracy
+        self.centre = (keys.sum(0, dtype=torch.float64) / len(keys)) if metric == "euclidean" else None
+        kst = self._stats(self.keys_x)
+        qst = kst if self.self_mode else self._stats(self.queries_x)
+        # β_y = ‖y − c‖² (euclidean), and the same for queries (the pass's per-query term)
+        self.beta64 = kst[0] if metric == "euclidean" else torch.zeros(len(keys), dtype=torch.float64)
+        self.pass_offset = qst[0] if metric == "euclidean" else torch.zeros(len(self.queries_x), dtype=torch.float64)
+        self.key_norms, self.query_norms = kst[0].sqrt(), qst[0].sqrt()   # of the pass's rows
+        self.key_norm_max = float(self.key_norms.max())
+        # uncentred squared norms for the exact float64 score 2⟨q, y⟩ − ‖y‖² − ‖q‖² (computed
+        # row by row with one kernel, so duplicate rows give bit-identical scores)
+        self.sq_keys, self.sq_queries = kst[1], qst[1]
+
+    def _centred(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float64)
+        return x - self.centre if self.centre is not None else x
+
+    def _stats(self, X):
+        """One pass over X: (‖x − c‖², ‖x‖²) per row in float64."""
+        cen, raw = [], []
+        for i in range(0, len(X), self._CHUNK):
+            x = X[i:i + self._CHUNK].to(torch.float64)
+            raw.append((x * x).sum(1))
+            cen.append(raw[-1] if self.centre is None else ((x - self.centre) ** 2).sum(1))
+        return torch.cat(cen), torch.cat(raw)
+
+    def _rowwise(self, X, f) -> torch.Tensor:
+        return torch.cat([f(self._centred(X[i:i + self._CHUNK])) for i in range(0, len(X), self._CHUNK)])
+
+    def pass_matrix(self, which: str, dtype, device) -> torch.Tensor:
+        """The centred rows in the pass dtype on ``device``, converted chunk by chunk."""
+        return self.pass_matrix_of(self.keys_x if which == "keys" else self.queries_x, dtype, device)
+
+    def pass_matrix_of(self, X, dtype, device) -> torch.Tensor:
+        """X − c in ``dtype``. With c rounded to ``dtype`` first this is an exact common
+        translation followed by one rounding per entry, so it can run in ``dtype`` itself."""
+        out = torch.empty(X.shape, dtype=dtype, device=device)
+        c = None if self.centre is None else self.centre.to(device, dtype)
+        for i in range(0, len(X), self._CHUNK):
+            part = X[i:i + self._CHUNK].to(device, dtype)
+            out[i:i + self._CHUNK] = part if c is None else part - c
+        return out
+
+    def augmented(self, dtype, device, bias=None):
+        """(A, B) with A_i·B_j = the similarity minus the key bias (euclidean: −‖q − y‖²).
+
+        euclidean: A = [q − c, ‖q − c‖², 1], B = [2(y − c), −1, −‖y − c‖² − bias_y];
+        cosine/dot: A = q, B = y (with a bias: A = [q, 1], B = [y, −bias_y]). In self mode
+        without bias A_I·B_J = (A_J·B_I)ᵀ, so the symmetric half suffices.
+        """
+        eu = self.metric == "euclidean"
+        extra = 2 if eu else (1 if bias is not None else 0)
+        if extra == 0:
+            B = self.pass_matrix("keys", dtype, device)
+            return (B if self.self_mode else self.pass_matrix("queries", dtype, device)), B
+
+        def build(X, beta, is_key):
+            d = X.shape[1]
+            out = torch.empty((len(X), d + extra), dtype=dtype, device=device)
+            out[:, :d] = self.pass_matrix_of(X, dtype, device)
+            if is_key:
+                out[:, :d] *= self.alpha     # ×2 is exact
+                b = (beta if eu else 0) + (bias if bias is not None else 0)
+                if eu:
+                    out[:, d] = -1
+                out[:, -1] = (-b).to(device, dtype)
+            else:
+                if eu:
+                    out[:, d] = beta.to(device, dtype)
+                out[:, -1] = 1
+            return out
+
+        return build(self.queries_x, self.pass_offset, False), build(self.keys_x, self.beta64, True)
+
+    @property
+    def keys64(self) -> torch.Tensor:
+        return self._centred(self.keys_x)
+
+    @property
+    def queries64(self) -> torch.Tensor:
+        return self._centred(self.queries_x)
+
+    def swapped(self) -> "Space":
+        """The same space with roles exchanged: keys rank queries (query→key mode only)."""
+        rev = Space.__new__(Space)
+        rev.__dict__.update(self.__dict__)
+        rev.keys_x, rev.queries_x = self.queries_x, self.keys_x
+        rev.sq_keys, rev.sq_queries = self.sq_queries, self.sq_keys
+        rev.beta64, rev.pass_offset = self.pass_offset, self.beta64
+        rev.key_norms, rev.query_norms = self.query_norms, self.key_norms
+        rev.key_norm_max = float(self.query_norms.max())
+        return rev
+
+    def exact(self, rows, cand: torch.Tensor, bias=None) -> torch.Tensor:
+        """float64 similarity (−‖q−y‖², cos or dot, minus key bias) of query ``rows`` to ``cand``."""
+        Q = self.queries_x[rows].to(torch.float64)
+        Kc = self.keys_x[cand].to(torch.float64)
+        s = torch.bmm(Kc, Q.unsqueeze(2)).squeeze(2)
+        if self.metric == "euclidean":
+            s = 2 * s - self.sq_keys[cand] - (Q * Q).sum(1, keepdim=True)
+        return s if bias is None else s - bias[cand]
+
+    def exact_all(self, rows, bias=None) -> torch.Tensor:
+        """float64 similarity of query ``rows`` to every key (GEMM form; duplicates tie exactly)."""
+        Q = self.queries_x[rows].to(torch.float64)
+        parts = []
+        for j in range(0, len(self.keys_x), self._CHUNK):
+            Kj = self.keys_x[j:j + self._CHUNK].to(torch.float64)
+            parts.append(torch.bmm(Kj.expand(len(Q), -1, -1), Q.unsqueeze(2)).squeeze(2))
+        s = torch.cat(parts, 1)
+        if self.metric == "euclidean":
+            s = 2 * s - self.sq_keys.unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
+        return s if bias is None else s - bias.unsqueeze(0)
+
+
+def tile_pairs(nq: int, nk: int, block: int, symmetric: bool):
+    """Tile pairs (i0, i1, j0, j1) covering the score matrix, or its upper triangle (symmetric).
+
+    In symmetric mode a diagonal block is itself covered by the upper triangle of sub-tiles a
+    quarter its size, so only ~5/8 of its entries are computed instead of all of them; and
+    the diagonal sub-tiles come first, so every row's running top-k is full before the big
+    tiles arrive (they then take the sparse path of :func:`_update` in both directions).
+    """
+    if not symmetric:
+        for i0 in range(0, nq, block):
+            for j0 in range(0, nk, block):
+                yield i0, min(i0 + block, nq), j0, min(j0 + block, nk)
+        return
+    sub = block // 4 if block >= 1024 else block
+    blocks = [(i0, min(i0 + block, nq)) for i0 in range(0, nq, block)]
+    for i0, i1 in blocks:                                   # diagonal sub-tiles
+        for a0 in range(i0, i1, sub):
+            yield a0, min(a0 + sub, i1), a0, min(a0 + sub, i1)
+    for i0, i1 in blocks:                                   # the rest of each diagonal block
+        for a0 in range(i0, i1, sub):
+            for b0 in range(a0 + sub, i1, sub):
+                yield a0, min(a0 + sub, i1), b0, min(b0 + sub, i1)
+    for i0, i1 in blocks:                                   # off-diagonal blocks
+        for j0 in range(i1, nk, block):
+            yield i0, i1, j0, min(j0 + block, nk)
+
+
+def _merge(state_v, state_i, rows: slice, v, i, width: int):
+    cv = torch.cat([state_v[rows], v], 1)
+    ci = torch.cat([state_i[rows], i], 1)
+    top_v, pos = cv.topk(width, dim=1, sorted=False)
+    state_v[rows] = top_v
+    state_i[rows] = ci.gather(1, pos)
+
+
+def _merge_sparse(state_v, state_i, r, c, v, width: int):
+    """Merge new entries (row ``r`` grouped ascending, column ``c``, value ``v``) into the state."""
+    if len(r) == 0:
+        return
+    rows, counts = torch.unique_consecutive(r, return_counts=True)
+    starts = counts.cumsum(0) - counts
+    slot = torch.repeat_interleave(torch.arange(len(rows), device=r.device), counts)
+    pos = torch.arange(len(r), device=r.device) - starts[slot] + width
+    m = width + int(counts.max())
+    pv = torch.full((len(rows), m), -math.inf, dtype=state_v.dtype, device=state_v.device)
+    pi = torch.full((len(rows), m), -1, dtype=torch.int64, device=state_v.device)
+    pv[:, :width] = state_v[rows]
+    pi[:, :width] = state_i[rows]
+    pv[slot, pos] = v
+    pi[slot, pos] = c
+    top_v, p = pv.topk(width, dim=1, sorted=False)
+    state_v[rows] = top_v
+    state_i[rows] = pi.gather(1, p)
+
+
+def sparse_nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """``mask.nonzero()`` (row-major order) for a sparse contiguous bool matrix.
+
+    Scans the mask as 64-bit words (8 entries each) and expands only the words that hold a
+    hit: about 5× faster than ``nonzero`` on a 4096² tile with a few thousand hits.
+    """
+    r, c = mask.shape
+    if c % 8 or not mask.is_contiguous():
+        return mask.nonzero()
+    words = mask.view(torch.int64).nonzero()
+    sub = mask.view(r, c // 8, 8)[words[:, 0], words[:, 1]].nonzero()
+    return torch.stack([words[sub[:, 0], 0], words[sub[:, 0], 1] * 8 + sub[:, 1]], 1)
+
+
+def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool, mask_buf=None):
+    """Fold tile ``S`` (rows r0…, columns c0…) into the running top-``width`` of its rows, or
+    with ``by_column`` of its columns (column j then holds row c0 + j's scores of r0…).
+
+    Once every row of the block holds ``width`` candidates, only entries above the row's
+    current ``width``-th best can enter, and after the first few blocks these are a handful
+    per row: they are found with one comparison pass and merged sparsely. Entries equal to
+    the threshold are dropped, so every dropped entry scores ≤ the final ``width``-th best
+    (what the certification in :func:`knn` relies on).
+    """
+    n_own = S.shape[1] if by_column else S.shape[0]
+    own = slice(c0, c0 + n_own) if by_column else slice(r0, r0 + n_own)
+    thr = state_v[own].amin(1)
+    if bool(torch.isneginf(thr).any()):          # the block's state is not yet full: dense
+        T = S.T.contiguous() if by_column else S
+        w = min(width, T.shape[1])
+        v, ix = T.topk(w, dim=1, sorted=False)
+        _merge(state_v, state_i, own, v, ix + (r0 if by_column else c0), width)
+        return
+    mask = None if mask_buf is None else mask_buf[:S.numel()].view(S.shape)
+    if by_column:
+        hit = sparse_nonzero(torch.gt(S, thr.unsqueeze(0), out=mask))
+        order = hit[:, 1].argsort(stable=True)
+        i, j = hit[order, 0], hit[order, 1]
+        _merge_sparse(state_v, state_i, j + c0, i + r0, S[i, j], width)
+    else:
+        hit = sparse_nonzero(torch.gt(S, thr.unsqueeze(1), out=mask))
+        i, j = hit[:, 0], hit[:, 1]
+        _merge_sparse(state_v, state_i, i + r0, j + c0, S[i, j], width)
+
+
+def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
+    """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs.
+
+    In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)``, a matrix
+    C in the tile's layout with C[i, j] = score of row j0 + j against column i0 + i (or, if
+    None, ``score(G.T, j0, j1, i0, i1).T``).
+    """
+    nq, nk = len(Q), len(K)
+    dev = Q.device
+    state_v = torch.full((nq, width), -math.inf, dtype=Q.dtype, device=dev)
+    state_i = torch.full((nq, width), -1, dtype=torch.int64, device=dev)
+    pairs = list(tile_pairs(nq, nk, block, symmetric))
+    # preallocated tile and mask buffers: a fresh 4096² tile per block pair costs ~15% of the
+    # GEMM in allocation and page faults on CPU
+    size = min(block, nq) * min(block, nk)
+    g_buf = torch.empty(size, dtype=Q.dtype, device=dev)
+    m_buf = torch.empty(size, dtype=torch.bool, device=dev)
+    with _progress_bar(len(pairs), desc, unit="blk", enabled=progress) as bar:
+        for i0, i1, j0, j1 in pairs:
+            G = torch.mm(Q[i0:i1], K[j0:j1].T, out=g_buf[:(i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0))
+            S = score(G, i0, i1, j0, j1)
+            if symmetric and i0 == j0:
+                S.diagonal().fill_(-math.inf)
+            _update(state_v, state_i, S, i0, j0, width, False, m_buf)
+            if symmetric and i0 != j0:
+                C = score(G.T, j0, j1, i0, i1).T if transposed is None else transposed(S, i0, i1, j0, j1)
+                _update(state_v, state_i, C, i0, j0, width, True, m_buf)
+            bar.update(1)
+    return state_v, state_i
+
+
+def _order_exact(s64: torch.Tensor, idx: torch.Tensor):
+    """Sort each row by score descending, ties by lower index (stable two-key sort)."""
+    o1 = idx.argsort(dim=1, stable=True)
+    s1, i1 = s64.gather(1, o1), idx.gather(1, o1)
+    o2 = (-s1).argsort(dim=1, stable=True)
+    return s1.gather(1, o2), i1.gather(1, o2)
+
+
+def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
+    """Column indices of each row's k largest entries, ties at the k-th value to lower indices."""
+    kth = s.topk(k, dim=1).values[:, -1:]
+    gt = s > kth
+    eq = s == kth
+    need = k - gt.sum(1, keepdim=True)
+    take = gt | (eq & (eq.cumsum(1) <= need))
+    return take.nonzero()[:, 1].reshape(len(s), k)
+
+
+def _check_space(space: Space, subject: str) -> None:
+    """The float64 squared norms the scores are built from must be finite (finite input can overflow)."""
+    hint = "the data overflow float64 when squared; rescale them (every ranking is scale-invariant)"
+    check_finite(subject, "squared norms of the keys", torch.cat([space.sq_keys, space.beta64]), hint)
+    if not space.self_mode:
+        check_finite(subject, "squared norms of the queries", torch.cat([space.sq_queries, space.pass_offset]), hint)
+
+
+def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
+        device="cpu", block: int = 4096, key_bias=None, progress: bool = False,
+        _space: Space | None = None, subject: str = "keys") -> KNN:
+    """Exact top-k (self excluded when ``queries`` is None), float64-certified, index tie-break.
+
+    ``key_bias`` (n_keys,) is added to β_y (used by CSLS). See the module docstring.
+    ``subject`` names the data in errors: a non-finite norm, pass score or float64 score raises
+    :class:`probes.errors.Diverged` (e.g. a float32 pass that overflows).
+    """
+    if metric not in METRICS:
+        raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
+    dt = as_dtype(dtype)
+    sp_ = _space or Space(as_matrix("keys", keys), None if queries is None else as_matrix("queries", queries), metric)
+    _check_space(sp_, subject)
+    nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
+    avail = nk - 1 if sp_.self_mode else nk
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k = {k!r}: must be a positive integer")
+    if avail < k:
+        raise InputError(f"k = {k} but only {avail} candidate neighbours per query (n = {nk}"
+                         f"{', self excluded' if sp_.self_mode else ''}); use k < n")
+    if block < 1:
+        raise InputError(f"block = {block}: must be ≥ 1")
+    bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
+    if bias64 is not None:
+        check_finite(subject, "key bias of the ranking", bias64)
+    dev = torch.device(device)
+    A, B = sp_.augmented(dt, dev, bias64)
+    width = min(2 * k, avail)
+    if bias64 is not None and sp_.self_mode:
+        bw = bias64.to(dev, dt)
+
+        def transposed(S, i0, i1, j0, j1):  # row j's score of column i: S[i, j] + b_j − b_i
+            return S + bw[j0:j1].unsqueeze(0) - bw[i0:i1].unsqueeze(1)
+    else:
+        def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
+            return S
+
+    cand_v, cand_i = scan_topk(A, B, lambda G, *_: G, width, sp_.self_mode, block, progress, "k-NN", transposed)
+    del A, B
+    cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
+    check_finite(subject, f"k-NN pass scores ({str(dt).replace('torch.', '')})", cand_v,
+                 "the pass overflowed; use dtype='float64' or rescale the data (every ranking is scale-invariant)")
+
+    # float64 certification of each row's candidate set: the pass score is the exact similarity
+    # up to rounding, bounded by (d + 6)·u·(sum of the magnitudes of its terms)
+    u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
+    qn, kn_max = sp_.query_norms, sp_.key_norm_max
+    key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
+    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    # plus the float64 re-score's own rounding (it works on the uncentred data)
+    raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
+    tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
+    check_finite(subject, "rounding bound of the k-NN pass", tol)
+    out_i = torch.empty((nq, k), dtype=torch.int64)
+    out_s = torch.empty((nq, k), dtype=torch.float64)
+    bad_rows = []
+    chunk = max(1, min(nq, 2 ** 21 // max(1, width * d)))
+    # (1) a row whose pass gap between the k-th and (k+1)-th candidate exceeds 2·tol has the
+    #     exact top-k set already (scores kept at pass precision, order by (score, index))
+    sv, so = _order_exact(cand_v, cand_i)
+    clear = (sv[:, k - 1] - sv[:, k] > 2 * tol) if width > k else torch.ones(nq, dtype=torch.bool)
+    out_i[clear], out_s[clear] = so[clear, :k], sv[clear, :k]
+    # (2) the others: re-score the candidates in float64; certified when the k-th exact score
+    #     beats every non-candidate's bound (the last pass score + tol)
+    todo = (~clear).nonzero().flatten()
+    rescored = len(todo)
+    tied = torch.zeros(nq, dtype=torch.bool)  # exact ties across the k-th place (decided by index)
+    for r0 in range(0, len(todo), chunk):
+        rows = todo[r0:r0 + chunk]
+        ci = cand_i[rows]
+        s64 = sp_.exact(rows, ci, bias64)
+        ss, si = _order_exact(s64, ci)
+        out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
+        if width > k:
+            tied[rows] = ss[:, k - 1] == ss[:, k]
+        if width < avail:
+            edge = cand_v[rows].min(dim=1).values + tol[rows]
+            bad_rows.extend(rows[ss[:, k - 1] <= edge].tolist())
+    # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
+    rb = max(1, min(256, 2 ** 24 // max(1, nk)))
+    for b0 in range(0, len(bad_rows), rb):
+        rows = torch.tensor(bad_rows[b0:b0 + rb], dtype=torch.int64)
+        s64 = sp_.exact_all(rows, bias64)
+        if sp_.self_mode:
+            s64[torch.arange(len(rows)), rows] = -math.inf
+        sel = _select_topk(s64, k)
+        ss, si = _order_exact(s64.gather(1, sel), sel)
+        out_i[rows], out_s[rows] = si, ss
+        if avail > k:  # the best score left outside the list: a tie with the k-th is decided by index
+            rest = s64.scatter(1, sel, -math.inf).max(dim=1).values
+            tied[rows] = ss[:, k - 1] == rest
+    check_finite(subject, "float64 k-NN scores", out_s)
+    return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows), int(tied.sum()))
+
+
+def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
+                 device="cpu", block: int = 4096, progress: bool = False, subject: str = "keys") -> np.ndarray:
+    """N_k of every key (int64 array); self excluded in self mode. See :func:`knn`."""
+    res = knn(keys, queries, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress,
+              subject=subject)
+    return torch.bincount(res.indices.flatten(), minlength=res.n_keys).numpy()
+
