@@ -380,7 +380,7 @@ class PositionCountingProbe(Probe):
 
     name, json_key, title, verdicts = "position-counting", JSON_KEY, "position counting (identical tokens)", VERDICTS
     example_design = "urpe"
-    smoke_options = {"pc_n": 6, "pc_steps": 5}
+    smoke_options = {"pc_n": 6, "pc_steps": 5, "pc_train": True}
 
     def applies_to(self, subject, options=None):
         """Any design that maps (batch, n, d_model) → (batch, n, d_model): the probe feeds it n copies of a token."""
@@ -389,12 +389,15 @@ class PositionCountingProbe(Probe):
     def add_arguments(self, group) -> None:
         group.add_argument("--pc-n", type=int, default=16, help="number of identical tokens (default 16)")
         group.add_argument("--pc-steps", type=int, default=300, help="Adam steps of the trainable check (default 300)")
-        group.add_argument("--pc-no-train", action="store_true", help="skip the trainable check (no FVU)")
+        train = group.add_mutually_exclusive_group()
+        train.add_argument("--pc-train", action="store_true",
+                           help="always run the trainable check (default: only when the exact check is inconclusive)")
+        train.add_argument("--pc-no-train", action="store_true", help="never run the trainable check (no FVU)")
 
     def run(self, subject, options=None) -> PositionCountingResult:
         o = self.options(options)
         return probe(subject, n=o["pc_n"], seed=o["seed"], dtype=o["dtype"], device=o["device"],
-                     train=not o["pc_no_train"], steps=o["pc_steps"])
+                     train=True if o["pc_train"] else (False if o["pc_no_train"] else "auto"), steps=o["pc_steps"])
 
     def markdown(self, result) -> str:
         return markdown(result)

@@ -18,7 +18,7 @@ def run(capsys, *argv):
 
 
 def test_audit_zoo_json(capsys):
-    code, out, _ = run(capsys, "audit", "alibi-causal", "--probe", "position-counting", "--json", "--pc-steps", "30")
+    code, out, _ = run(capsys, "audit", "alibi-causal", "--probe", "position-counting", "--json", "--pc-train", "--pc-steps", "30")
     assert code == 0
     data = json.loads(out)
     pc = data["probes"]["position_counting"]
@@ -151,7 +151,7 @@ def test_zoo_and_claims_listing(capsys):
 
 
 def test_audit_out_dir_writes_the_fit_plot(tmp_path, capsys):
-    code, _, _ = run(capsys, "audit", "abs-causal", "--probe", "position-counting", "--pc-steps", "40",
+    code, _, _ = run(capsys, "audit", "abs-causal", "--probe", "position-counting", "--pc-train", "--pc-steps", "40",
                      "--out", str(tmp_path))
     assert code == 0
     png = tmp_path / "position_counting.png"
@@ -306,3 +306,15 @@ def test_a_design_that_fails_only_at_the_probe_length_is_named(tmp_path, capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert "failed during the position-counting probe at input shape (1, 16, 8) (n = 16)" in err
     assert "RuntimeError" in err and f"{path}:11" in err
+
+
+def test_the_trainable_check_runs_only_when_the_exact_check_is_inconclusive(capsys):
+    code, out, _ = run(capsys, "audit", "rope-causal", "--probe", "position-counting", "--json")
+    pc = json.loads(out)["probes"]["position_counting"]
+    assert code == 0 and pc["exact"] == "invariant" and pc["fvu"] is None      # decided exactly: no training
+    code, out, _ = run(capsys, "audit", "rope-causal", "--probe", "position-counting", "--json", "--pc-train",
+                       "--pc-steps", "20")
+    assert json.loads(out)["probes"]["position_counting"]["fvu"] is not None
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "rope", "--pc-train", "--pc-no-train"])
+    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
