@@ -1072,16 +1072,27 @@ def add_audit_arguments(parser) -> None:
     grp.add_argument("--entropy-d", type=int, default=64, help="q, k width for the noise probes (default 64)")
     grp.add_argument("--entropy-max-log2n", type=int, default=16, help="longest length 2^k (default 16)")
     grp.add_argument("--entropy-head", type=int, default=0, help="head whose normaliser is probed (default 0)")
+    from probes import module_entropy  # user modules and Hugging Face models: measured through their own forward
+
+    module_entropy.add_audit_arguments(parser)
 
 
 def audit(subject, *, seed: int, dtype, device, options: dict | None = None) -> EntropyResult:
     o = options or {}
+    if getattr(subject, "kind", "zoo") != "zoo":  # a user's module or a Hugging Face model: its own attention
+        from probes import module_entropy
+
+        return module_entropy.audit(subject, seed=seed, dtype=dtype, device=device, options=o)
     return probe(subject, seed=seed, dtype=dtype, device=device, rows=int(o.get("entropy_rows") or 512),
                  d=int(o.get("entropy_d") or 64), n_max=1 << int(o.get("entropy_max_log2n") or 16),
                  head=int(o.get("entropy_head") or 0))
 
 
 def markdown(result: EntropyResult) -> str:
+    if getattr(result, "measured_on", None) == "module":
+        from probes import module_entropy
+
+        return module_entropy.markdown(result)
     th_row = result.theory
     lines = [f"**Entropy (P1):** `{result.verdict}` (theory: `{th_row.get('verdict')}`), slope {result.slope:.3f}, "
              f"ΔH from {TRAIN_N} = {result.delta_H:.3f}. **Needle (P2, Δ = {FADE_DELTA:g}):** "
@@ -1101,6 +1112,10 @@ def markdown(result: EntropyResult) -> str:
 
 def write_plots(result: EntropyResult, out_dir) -> list[str]:
     """entropy_vs_n.png (H(n) with the theory curve) and needle_vs_n.png (p*(n) with theory)."""
+    if getattr(result, "measured_on", None) == "module":
+        from probes import module_entropy
+
+        return module_entropy.write_plots(result, out_dir)
     import matplotlib
 
     matplotlib.use("Agg")
