@@ -106,6 +106,15 @@ def _name(func) -> str:
     return getattr(func, "__name__", None) or str(func)
 
 
+def _op_namespace(func) -> str | None:
+    """The namespace of a ``torch.ops`` operator (OpOverload or OpOverloadPacket), else None."""
+    qual = getattr(func, "_qualified_op_name", None)
+    if isinstance(qual, str) and "::" in qual:
+        return qual.split("::")[0]
+    ns = getattr(func, "namespace", None)
+    return ns if isinstance(ns, str) else None
+
+
 def _storage(t: torch.Tensor) -> int:
     try:
         return t.untyped_storage().data_ptr()
@@ -203,8 +212,8 @@ class AttentionCapture(TorchFunctionMode):
         name = _name(func)
         if name in COMPOSITES:
             self.seen_composites.append(name)
-        elif "::" in str(func) and not str(func).startswith(("aten::", "prim::")):
-            self.seen_custom.append(str(func))  # a torch.ops.<namespace> custom op (a fused kernel, e.g. flash-attn)
+        elif _op_namespace(func) not in (None, "aten", "prim", "prims", "quantized"):
+            self.seen_custom.append(f"torch.ops.{func}")  # a torch.ops.<namespace> custom op (a fused kernel)
         if name == SDPA:
             return self._sdpa(func, args, kwargs)
         if name in MATMUL_LIKE:

@@ -1,7 +1,7 @@
 """Entropy against length and needle fading, measured on a module's own attention (``measured_on: module``).
 
 The module runs on inputs attnprobe crafts, inside :class:`probes.capture.AttentionCapture`,
-at n = 2⁶ … 2¹² keys (one forward per n and pass, batch 1; n_max is lowered, not below 2¹⁰,
+at n = 2⁶ … 2¹² keys (one forward per n and pass, batch 1; n_max is lowered, not below 2¹¹,
 when heads × n² would pass :data:`COST_BUDGET`); per attention site (layer) and head, the kept
 query rows are the last ones for a causal module (row i sees i + 1 keys) and a centred block
 for a bidirectional one (as the zoo probe's position rows). The mask is read from the captured
@@ -52,7 +52,7 @@ P2_VERDICTS = E.P2_VERDICTS + ("mixed",)
 MASK_FLOOR = -1.0e4       # logits below this are mask fills (−inf, finfo.min, −1e9), not scores
 DEFAULT_ROWS = 16
 DEFAULT_MAX_LOG2N = 12
-MIN_MAX_LOG2N = 10         # the verdicts fit over n ≥ 512 and need a longer n
+MIN_MAX_LOG2N = 11         # P2's rule (fade ratio p*(n_max)/p*(512) ≥ ½) needs n_max ≥ 2048: at 1024 softmax's is 0.51
 COST_BUDGET = 1 << 26      # heads × n² weights entries one forward may materialise when n_max is chosen for you
 
 
@@ -258,6 +258,9 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
         if k < DEFAULT_MAX_LOG2N:
             notes.append(f"n_max = {n_max}, not {1 << DEFAULT_MAX_LOG2N}: {total_heads} heads × n² would pass the cost "
                          f"budget of {COST_BUDGET:.3g} weights per forward (ask for more with --capture-max-log2n)")
+    if n_max < 1 << MIN_MAX_LOG2N:
+        raise InputError(f"n_max={n_max}: the module probe needs n_max ≥ {1 << MIN_MAX_LOG2N} (at 1024 a softmax "
+                         "needle's fade ratio p*(1024)/p*(512) is 0.51, on the P2 threshold ½)")
     ns = E._ns(n_min, n_max)
     if causal is None:
         causal = detected
