@@ -81,6 +81,8 @@ class Site:
     normaliser: str | None = None  # first normaliser-like call between score and mix (eager) or "softmax" (SDPA)
     weights: torch.Tensor | None = None   # (G, R, n_k) float64 CPU: the selected rows, G = prod(lead)
     logits: torch.Tensor | None = None    # (G, R, n_k) the normaliser's input rows, when seen
+    queries: torch.Tensor | None = None   # (G, n_q, c) and (G, n_k, c): the score's operands, all rows, float64 CPU
+    keys: torch.Tensor | None = None      # (only with keep_qk; the score is queries @ keysᵀ as the module forms it)
     injected: bool = False
     notes: list = field(default_factory=list)
 
@@ -122,6 +124,44 @@ def _storage(t: torch.Tensor) -> int:
         return id(t)
 
 
+def _flat(t: torch.Tensor, lead) -> torch.Tensor | None:
+    """(…, rows, c) → (G, rows, c) float64 CPU, broadcast to the score's leading dims ``lead``."""
+    try:
+        t = t.detach().expand(*lead, *t.shape[-2:])
+    except RuntimeError:
+        return None
+    return t.reshape(-1, *t.shape[-2:]).to(device="cpu", dtype=torch.float64)
+
+
+def _score_operands(name, args, kwargs):
+    """(queries (…, n_q, c), keys (…, n_k, c)) of a score call: matmul/bmm a @ b, baddbmm's batch1/batch2,
+    or a two-operand einsum with one contracted index; None for other forms."""
+    if name == "einsum":
+        parts = _einsum_parts(args)
+        if parts is None:
+            return None
+        ins, out, ops, _ = parts
+        con = [ch for ch in set(ins[0]) & set(ins[1]) if ch not in out]
+        if len(con) != 1:
+            return None
+        res = []
+        for idx in (out[-2], out[-1]):
+            hit = [(s, o) for s, o in zip(ins, ops) if idx in s]
+            if len(hit) != 1:
+                return None
+            s, o = hit[0]
+            target = "".join(ch for ch in out[:-2] if ch in s) + idx + con[0]
+            if set(target) != set(s):
+                return None
+            res.append(torch.einsum(f"{s}->{target}", o))
+        return tuple(res)
+    if name == "baddbmm":
+        a, b = (args[1], args[2]) if len(args) >= 3 else (kwargs.get("batch1"), kwargs.get("batch2"))
+    else:
+        a, b = args[0], args[1]
+    return a, b.transpose(-1, -2)
+
+
 def _einsum_parts(args):
     """(equation, operands) of a two-operand einsum without ellipsis, else None."""
     if not args or not isinstance(args[0], str):
@@ -149,9 +189,9 @@ class AttentionCapture(TorchFunctionMode):
     """
 
     def __init__(self, n: int, rows: torch.Tensor | None = None, inject: Injection | None = None,
-                 parameters=()):
+                 parameters=(), keep_qk: bool = False):
         super().__init__()
-        self.n, self.rows, self.inject = int(n), rows, inject
+        self.n, self.rows, self.inject, self.keep_qk = int(n), rows, inject, keep_qk
         # storages of the module's parameters: a matmul with a weight matrix (x @ W, an MLP of width n) is a
         # projection, never a score or a mix, whatever its shape
         self.param_storage = {_storage(p) for p in parameters}
@@ -250,6 +290,10 @@ class AttentionCapture(TorchFunctionMode):
             p.notes.append(f"another score call ({name}) before the mix")
             return out
         site = Site(len(self.sites), "eager", name, call, tuple(out.shape[:-2]), int(n_q), int(n_k), int(c))
+        if self.keep_qk:
+            qk = _score_operands(name, args, kwargs)
+            if qk is not None:
+                site.queries, site.keys = (_flat(t, out.shape[:-2]) for t in qk)
         if self.inject is not None and call in self.inject.calls:
             site.index = self.inject.calls[call]
             crafted = self._crafted(site.index, out.shape[:-2], n_q, n_k, c, out)
@@ -276,6 +320,9 @@ class AttentionCapture(TorchFunctionMode):
         site = Site(len(self.sites), "sdpa", "sdpa", call, tuple(q.shape[:-2]), int(n_q), int(n_k), int(c), "softmax")
         if n_k != self.n:
             return out
+        if self.keep_qk:
+            kk = k.repeat_interleave(q.shape[-3] // k.shape[-3], dim=-3) if k.shape[-3] != q.shape[-3] else k
+            site.queries, site.keys = _flat(q, q.shape[:-2]), _flat(kk, q.shape[:-2])
         rows = self.rows.to(q.device) if self.rows is not None else None
         scale = a.get("scale")
         scale = 1.0 / math.sqrt(c) if scale is None else float(scale)
@@ -355,12 +402,14 @@ def observable(module) -> list[str]:
 
 
 def capture(module, x: torch.Tensor, *, rows: torch.Tensor | None = None, inject: Injection | None = None,
-            design: str = "module", require: bool = True) -> AttentionCapture:
+            design: str = "module", require: bool = True, keep_qk: bool = False) -> AttentionCapture:
     """Run ``module(x)`` under :class:`AttentionCapture` (no grad) and return the capture.
 
-    ``require``: raise :class:`NotApplicable` when no attention site was seen.
+    ``require``: raise :class:`NotApplicable` when no attention site was seen. ``keep_qk``: also keep
+    each site's queries and keys (all rows).
     """
-    cap = AttentionCapture(x.shape[-2], rows=rows, inject=inject, parameters=list(module.parameters()))
+    cap = AttentionCapture(x.shape[-2], rows=rows, inject=inject, parameters=list(module.parameters()),
+                           keep_qk=keep_qk)
     with torch.no_grad(), cap:
         module(x)
     if require and not cap.sites:

@@ -28,6 +28,9 @@ AUDIT_PROBES: dict[str, str] = {
     "gradient-depth": "probes.gradient_depth",
     "update-depth": "probes.update_depth",
     "collapse": "probes.collapse",
+    # measured on the module's own attention through probes.capture
+    "key-hubness": "probes.module_hubness",
+    "attend-to-nothing": "probes.module_null",
 }
 
 # Modules defining ``add_subcommand(subparsers)``; the parser they add sets ``func``.

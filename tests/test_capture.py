@@ -400,3 +400,61 @@ def test_x_transformers_stacks():
         enc.d_model = 32
         r = ME.probe(load_design(enc), rows=4, n_max=2048)
         assert r.measured_on == "module" and r.sites
+
+
+# -- key hubness and attend-to-nothing on the module ----------------------------------------------
+class QK(nn.Module):
+    """q = x W_q (+ b_q), k = x W_k; no LayerNorm (its bias would offset the queries). ``isotropic``: q and k are
+    the two halves of the token itself (isotropic, centred), the keys scaled to unit norm."""
+
+    def __init__(self, d_model=32, heads=4, *, q_bias=False, isotropic=False):
+        super().__init__()
+        self.d_model, self.h, self.isotropic = d_model, heads, isotropic
+        self.q = nn.Linear(d_model, d_model, bias=q_bias)
+        self.kv = nn.Linear(d_model, 2 * d_model, bias=False)
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q = self.q(x).view(b, n, self.h, -1).transpose(1, 2)
+        k, v = self.kv(x).view(b, n, 2, self.h, -1).permute(2, 0, 3, 1, 4)
+        if self.isotropic:
+            half = x.shape[-1] // 2
+            q = x[..., :half].reshape(b, n, self.h, -1).transpose(1, 2)
+            k = x[..., half:].reshape(b, n, self.h, -1).transpose(1, 2)
+            k = k / k.norm(dim=-1, keepdim=True)
+            v = v[..., : q.shape[-1]]
+        w = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).softmax(-1)
+        o = (w @ v).transpose(1, 2).reshape(b, n, -1)
+        return x + torch.cat([o, o], -1) if self.isotropic else x + o
+
+
+def test_key_hubness_follows_the_query_offset_and_its_control():
+    """A query bias b_q gives every key the offset ⟨b_q, k_j⟩ (w > 0): hubs. Isotropic centred queries over unit
+    keys (the premise w = 0): the null. (Random W_q, W_k without bias sit in between: anisotropy, not offset.)"""
+    from probes import module_hubness as MH
+
+    hub = MH.probe(subject(QK(q_bias=True)), n=512)
+    null = MH.probe(subject(QK(isotropic=True, d_model=64)), n=512)
+    assert hub.measured_on == null.measured_on == "module"
+    assert all(h["verdict"] in ("hubness", "near-limit") for h in hub.heads), hub.verdict_counts
+    assert all(h["robinhood"] > 2 * h["null_robinhood"] for h in hub.heads)
+    # at n = 512 one head's RH sits at 1.15 × the null's (the verdict's edge): the bound here is 1.3 ×
+    assert all(h["robinhood"] < 1.3 * h["null_robinhood"] for h in null.heads), null.heads
+    assert null.verdict_counts.get("null-like", 0) >= 3, null.verdict_counts
+    # the captured queries and keys are the module's own: N_k of q·k equals N_k of its logits (1/√d is monotone)
+    s = capture(subject(QK(q_bias=True)).module, torch.randn(1, 64, 32, dtype=F64), keep_qk=True).sites[0]
+    torch.testing.assert_close(s.queries @ s.keys.transpose(-1, -2) / math.sqrt(8), s.logits, rtol=0, atol=1e-12)
+
+
+def test_attend_to_nothing_measured_and_beside_its_theory():
+    from probes import module_null as MN
+
+    s1 = MN.probe(load_design("softmax1"), n_max=2048)
+    assert s1.verdict == "abstention-fades" and s1.theory["verdict"] == "abstention-fades" and s1.agrees_with_theory
+    for i, n in enumerate(s1.ns):  # 1/(1 + n e^{−5}) exactly: the map is the module's, the formula the theory's
+        assert s1.null_mass_by_n[str(n)] == pytest.approx(s1.theory["null_mass_by_n"][i], rel=1e-9)
+    assert MN.probe(subject(HandWritten()), n_max=1024).verdict == "cannot-abstain"
+    assert MN.probe(subject(HandWritten(norm="sigmoid")), n_max=1024).verdict == "can-abstain"
+    assert MN.probe(subject(HandWritten(norm="relu2")), n_max=1024).verdict == "can-abstain"
+    llama = MN.probe(load_design(HF["llama"]()), n_max=1024)
+    assert llama.verdict == "cannot-abstain" and llama.theory_design == "rope-causal" and llama.agrees_with_theory
