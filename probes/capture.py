@@ -34,10 +34,12 @@ after decomposition (softmax arrives as ``_softmax``, SDPA as one of several ker
 What it does not see: code that bypasses torch's Python API — C++/CUDA extensions called
 through pybind (flash-attn's ``flash_attn_func``, xformers' ``memory_efficient_attention``),
 a function compiled by ``torch.compile``/TorchScript, and the *inside* of a Python torch
-function that is dispatched as one call: ``torch.nn.functional.multi_head_attention_forward``
-(``nn.MultiheadAttention``) arrives as a single call, its score and softmax invisible. The
-fused C++ fast path of ``nn.TransformerEncoderLayer`` is turned off by an active mode (it
-checks ``has_torch_function``), so it falls back to that composite. A forward in which no
+function that is dispatched as one call. The one such call attention code commonly makes,
+``torch.nn.functional.multi_head_attention_forward`` (``nn.MultiheadAttention``), is read from
+its arguments instead: the same call with ``need_weights=True, average_attn_weights=False``
+returns its per-head weights (torch's own computation). The fused C++ fast path of
+``nn.TransformerEncoderLayer`` is turned off by an active mode (it checks
+``has_torch_function``), so it falls back to that call. A forward in which no
 site was seen raises :class:`probes.errors.NotApplicable` naming what was seen instead.
 Hugging Face models whose ``config._attn_implementation`` is not ``eager``/``sdpa`` (flash,
 flex) are switched to ``eager`` by :func:`observable` (and the result says so).
@@ -63,7 +65,8 @@ MATMUL_LIKE = ("matmul", "__matmul__", "bmm", "baddbmm", "einsum")
 NORMALISER_LIKE = ("softmax", "_softmax", "sigmoid", "softmin", "relu", "exp", "softplus", "elu", "tanh", "gelu",
                    "silu", "square", "abs")
 SDPA = "scaled_dot_product_attention"
-COMPOSITES = ("multi_head_attention_forward",)   # Python torch functions dispatched as one opaque call
+MHA = "multi_head_attention_forward"
+COMPOSITES = (MHA,)   # Python torch functions dispatched as one call (MHA is read from its arguments, see _mha)
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Site:
     """One attention computation seen in the forward pass (a layer's attention, all heads)."""
 
     index: int
-    kind: str                     # "eager" | "sdpa"
+    kind: str                     # "eager" | "sdpa" | "mha"
     score_op: str                 # the call that made the scores ("matmul", "einsum", "sdpa", ...)
     score_call: int               # its position among the matmul-like/SDPA calls of the pass
     lead: tuple                   # leading dims of the weights (e.g. (batch, heads)); flattened to "heads"
@@ -250,18 +253,20 @@ class AttentionCapture(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = _name(func)
-        if name in COMPOSITES:
-            self.seen_composites.append(name)
-        elif _op_namespace(func) not in (None, "aten", "prim", "prims", "quantized"):
+        if _op_namespace(func) not in (None, "aten", "prim", "prims", "quantized"):
             self.seen_custom.append(f"torch.ops.{func}")  # a torch.ops.<namespace> custom op (a fused kernel)
         if name == SDPA:
             return self._sdpa(func, args, kwargs)
+        if name == MHA:
+            return self._mha(func, args, kwargs)
         if name in MATMUL_LIKE:
             return self._matmul(func, name, args, kwargs)
         out = func(*args, **kwargs)
         p = self.pending
         if (p is not None and p.normaliser is None and name in NORMALISER_LIKE and args
-                and isinstance(args[0], torch.Tensor) and args[0].dim() >= 2 and args[0].shape[-1] == self.n):
+                and isinstance(args[0], torch.Tensor) and args[0].dim() >= 2 and args[0].shape[-1] == self.n
+                and args[0].shape[-2] == p.n_q and args[0].numel() == p.heads * p.n_q * self.n):
+            # same shape as the scores (a position table such as ALiBi's |i − j| is not the logits)
             p.normaliser = name
             p.logits = self._select(args[0], p.n_q)
         return out
@@ -359,6 +364,64 @@ class AttentionCapture(TorchFunctionMode):
         self.sites.append(site)
         return out
 
+    def _mha(self, func, args, kwargs):
+        """``F.multi_head_attention_forward`` (nn.MultiheadAttention, nn.TransformerEncoderLayer).
+
+        It arrives as one call, so its weights are asked of it: the same call again with
+        ``need_weights=True, average_attn_weights=False`` returns them per head (torch's own
+        computation). Crafted scores go through its documented map softmax(S/√d_h + attn_mask)
+        (a boolean attn_mask is True where attention is *not* allowed). Extra keys (bias_k,
+        add_zero_attn, static_k) and key_padding_mask are not handled: the site is left out, noted.
+        """
+        import inspect
+
+        call = self.calls
+        self.calls += 1
+        out = func(*args, **kwargs)
+        try:
+            a = inspect.signature(torch.nn.functional.multi_head_attention_forward).bind(*args, **kwargs)
+        except TypeError:
+            return out
+        a.apply_defaults()
+        a = a.arguments
+        query, key = a["query"], a["key"]
+        if (a["bias_k"] is not None or a["add_zero_attn"] or a["static_k"] is not None
+                or a["key_padding_mask"] is not None or query.dim() != 3 or key.shape[0] != self.n):
+            self.seen_composites.append(f"{MHA} with extra keys or a key_padding_mask (not read)")
+            return out
+        L, N, E = query.shape
+        H = int(a["num_heads"])
+        dh = E // H
+        site = Site(len(self.sites), "mha", "multi_head_attention_forward", call, (N, H), L, key.shape[0], dh, "softmax")
+        rows = self.rows.to(query.device) if self.rows is not None else None
+        if self.inject is not None and call in self.inject.calls:
+            site.index = self.inject.calls[call]
+            S = self._crafted(site.index, (N, H), L, key.shape[0], dh, query)
+            x = S / math.sqrt(dh)
+            mask = a["attn_mask"]
+            if mask is not None:
+                m = mask.reshape(-1, N, H, L, key.shape[0])[0] if mask.dim() == 3 else mask
+                x = x.masked_fill(m, float("-inf")) if m.dtype == torch.bool else x + m
+            x = x if rows is None else x.index_select(-2, rows)
+            w = torch.softmax(x, -1)
+            site.injected = True
+        else:
+            kw = dict(a)
+            kw.update(need_weights=True, average_attn_weights=False)
+            w = func(**kw)[1]                     # (N, H, L, S): the module's own weights
+            w = w if rows is None else w.index_select(-2, rows)
+            if self.keep_qk:
+                wq, wk = ((a["q_proj_weight"], a["k_proj_weight"]) if a["use_separate_proj_weight"]
+                          else a["in_proj_weight"].chunk(3)[:2])
+                bq, bk = (a["in_proj_bias"].chunk(3)[:2] if a["in_proj_bias"] is not None else (None, None))
+                q = torch.nn.functional.linear(query, wq, bq).reshape(L, N * H, dh).transpose(0, 1)
+                k = torch.nn.functional.linear(key, wk, bk).reshape(key.shape[0], N * H, dh).transpose(0, 1)
+                site.queries, site.keys = (t.detach().to("cpu", torch.float64) for t in (q, k))
+        site.weights = w.detach().reshape(-1, w.shape[-2], w.shape[-1]).to("cpu", torch.float64)
+        site.index = site.index if site.injected else len(self.sites)
+        self.sites.append(site)
+        return out
+
     # -- after the pass ------------------------------------------------------------------
     def injection_calls(self) -> dict:
         """{score_call: site index} of this (plain) pass, for an :class:`Injection` at the same n."""
@@ -367,16 +430,15 @@ class AttentionCapture(TorchFunctionMode):
     def unobserved_reason(self, design: str) -> str:
         seen = []
         if self.seen_composites:
-            seen.append(f"{sorted(set(self.seen_composites))[0]} (nn.MultiheadAttention: one opaque call; its "
-                        "scores and softmax run inside it, unseen)")
+            seen.append(", ".join(sorted(set(self.seen_composites))))
         if self.seen_custom:
             seen.append(f"custom op(s) {', '.join(sorted(set(self.seen_custom))[:3])} (a fused kernel)")
         what = "; seen instead: " + ", ".join(seen) if seen else ""
         return (f"{design}: no attention computation was seen in its forward pass at n = {self.n}: no "
                 "scaled_dot_product_attention call and no (…, n, n) score matmul followed by a matmul with the values"
                 f"{what}. TorchFunctionMode cannot see fused kernels called outside torch's Python API (flash-attn, "
-                "xformers, C++ extensions, torch.compile'd code) nor inside nn.MultiheadAttention; use an eager or SDPA "
-                "attention implementation (Hugging Face: attn_implementation='eager')")
+                "xformers, C++ extensions, torch.compile'd code); use an eager or SDPA attention implementation "
+                "(Hugging Face: attn_implementation='eager')")
 
 
 def observable(module) -> list[str]:

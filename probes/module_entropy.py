@@ -50,7 +50,7 @@ JSON_KEY = "entropy"
 P1_VERDICTS = E.P1_VERDICTS + ("mixed",)
 P2_VERDICTS = E.P2_VERDICTS + ("mixed",)
 MASK_FLOOR = -1.0e4       # logits below this are mask fills (−inf, finfo.min, −1e9), not scores
-DEFAULT_ROWS = 16
+DEFAULT_ROWS = 32
 DEFAULT_MAX_LOG2N = 12
 MIN_MAX_LOG2N = 11         # P2's rule (fade ratio p*(n_max)/p*(512) ≥ ½) needs n_max ≥ 2048: at 1024 softmax's is 0.51
 COST_BUDGET = 1 << 26      # heads × n² weights entries one forward may materialise when n_max is chosen for you
@@ -130,7 +130,8 @@ def _maker(kind: str, seed: int, n: int, delta: float | None):
 
 
 def _rows(n: int, rows: int, causal: bool) -> torch.Tensor:
-    r = max(1, min(rows, n // 8))
+    """At most ``rows`` and n/16 rows: causal rows then see n − n/16 + 1 … n keys (ln of that ratio < 0.065)."""
+    r = max(1, min(rows, n // 16))
     start = n - r if causal else max(0, n // 2 - r // 2)
     return torch.arange(start, start + r)
 
@@ -295,7 +296,7 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
                     c["maxw"].append(st["maxw"][h])
                     c["mass"].append(st["mass"][h])
                     c["dead"].append(st["dead"][h])
-                    c["sd"].append(sd[h] if sd is not None else float("nan"))
+                    c["sd"].append(sd[h] if sd is not None and h < len(sd) else float("nan"))
             if not crafted:
                 continue
             passes = [("noise", None, "cH")] + [("flat", D, f"p2_{D:g}") for D in deltas]
@@ -347,7 +348,9 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
     vc = _counts(r["verdict"] for r in heads)
     cc = _counts(r["crafted_verdict"] for r in heads) if crafted else {}
     nc = _counts(r["needle_verdict"] for r in heads) if crafted else {}
-    mean = lambda field: {str(n): float(np.nanmean([r[field][str(n)] for r in heads])) for n in ns}  # noqa: E731
+    def mean(field):
+        vals = {str(n): [r[field][str(n)] for r in heads] for n in ns}
+        return {k: (float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")) for k, v in vals.items()}
     th_name = theory if theory is not None else (getattr(getattr(subject, "zoo_spec", None), "name", None))
     th_row = _theory(th_name, ns)
     verdict, cverdict, nverdict = _verdict_of(vc), _verdict_of(cc), _verdict_of(nc)

@@ -133,10 +133,45 @@ def test_linear_attention_forms_no_weights_matrix():
         capture(s.module, torch.randn(1, 32, s.d_model, dtype=F64), design="linear")
 
 
-def test_multihead_attention_composite_is_named():
-    enc = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True).double().eval()
-    with pytest.raises(NotApplicable, match="multi_head_attention_forward"):
-        capture(enc, torch.randn(1, 8, 16, dtype=F64), design="torch-encoder")
+class TorchEncoder(nn.Module):
+    """nn.TransformerEncoderLayer (its fused fast path is off under the mode; MHA arrives as one call)."""
+
+    def __init__(self, causal=False, **kw):
+        super().__init__()
+        self.d_model, self.causal = 32, causal
+        self.enc = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, dropout=0.0, **kw)
+
+    def forward(self, x):
+        n = x.shape[1]
+        mask = nn.Transformer.generate_square_subsequent_mask(n, dtype=x.dtype) if self.causal else None
+        return self.enc(x, src_mask=mask, is_causal=self.causal)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_multihead_attention_is_read_from_its_call(causal):
+    m = subject(TorchEncoder(causal)).module
+    site = capture(m, torch.randn(1, 16, 32, dtype=F64), keep_qk=True).sites[0]
+    assert site.kind == "mha" and site.heads == 4
+    s = site.queries @ site.keys.transpose(-1, -2) / math.sqrt(8)
+    if causal:
+        s = s.masked_fill(~torch.ones(16, 16, dtype=torch.bool).tril(), float("-inf"))
+    torch.testing.assert_close(site.weights, s.softmax(-1), rtol=0, atol=1e-12)
+    r = ME.probe(subject(TorchEncoder(causal)), rows=8, n_max=2048)
+    assert (r.verdict, r.crafted_verdict, r.needle_verdict, r.causal) == ("standard-like", "standard-like", "fading",
+                                                                          causal)
+
+
+def test_multihead_attention_with_extra_keys_is_not_applicable_and_named():
+    class BiasKV(TorchEncoder):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(32, 4, add_bias_kv=True, batch_first=True)
+
+        def forward(self, x):
+            return self.mha(x, x, x, need_weights=False)[0]
+
+    with pytest.raises(NotApplicable, match="multi_head_attention_forward with extra keys"):
+        capture(subject(BiasKV()).module, torch.randn(1, 8, 32, dtype=F64), design="bias-kv")
 
 
 def test_a_fused_custom_op_is_not_applicable_and_named():
@@ -176,6 +211,15 @@ def test_auto_max_length_bounds_the_cost():
     assert ME.auto_max_log2n(4) == 12 and ME.auto_max_log2n(8) == 11 and ME.auto_max_log2n(72) == 11
     with pytest.raises(InputError, match="n_max ≥ 2048"):
         ME.probe(subject(HandWritten()), n_max=1024)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_module_probe_on_cuda_matches_cpu():
+    cpu = ME.probe(subject(HandWritten(mult="su")), rows=8, n_max=2048)
+    gpu = ME.probe(subject(HandWritten(mult="su"), device="cuda"), device="cuda", rows=8, n_max=2048)
+    assert gpu.device == "cuda" and gpu.verdict == cpu.verdict and gpu.needle_verdict == cpu.needle_verdict
+    for n, h in cpu.entropy_by_n.items():
+        assert gpu.entropy_by_n[n] == pytest.approx(h, abs=1e-9)
 
 
 # -- entropy measured on the module ----------------------------------------------------------
