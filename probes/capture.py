@@ -166,15 +166,25 @@ def _score_operands(name, args, kwargs):
 
 
 def _einsum_parts(args):
-    """(equation, operands) of a two-operand einsum without ellipsis, else None."""
+    """(input specs, output spec, operands, sizes) of a two-operand einsum with an explicit output; an
+    ellipsis is spelled out with unused letters (right-aligned, as einsum broadcasts it). Else None."""
     if not args or not isinstance(args[0], str):
         return None
     eq = args[0].replace(" ", "")
     ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
-    if "..." in eq or "->" not in eq or len(ops) != 2 or not all(isinstance(o, torch.Tensor) for o in ops):
+    if "->" not in eq or len(ops) != 2 or not all(isinstance(o, torch.Tensor) for o in ops):
         return None
     ins, out = eq.split("->")
     ins = ins.split(",")
+    if "..." in eq:
+        pool = [ch for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if ch not in eq]
+        extra = [o.dim() - (len(s) - 3) if "..." in s else 0 for s, o in zip(ins, ops)]
+        width = max(extra)
+        if width < 0 or width > len(pool) or ("..." in out) != (width > 0 or "..." in out):
+            return None
+        ell = "".join(pool[:width])
+        ins = [s.replace("...", ell[width - e:]) for s, e in zip(ins, extra)]
+        out = out.replace("...", ell)
     if len(ins) != 2 or any(len(s) != o.dim() for s, o in zip(ins, ops)):
         return None
     sizes = {}

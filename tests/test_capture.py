@@ -42,8 +42,8 @@ class HandWritten(nn.Module):
     def weights(self, x, scores=None):
         q, k, _ = self.qkv_heads(x)
         n = x.shape[1]
-        s = (torch.einsum("bhid,bhjd->bhij", q, k) if self.einsum else q @ k.transpose(-1, -2)) if scores is None \
-            else scores
+        s = (torch.einsum("... i d, ... j d -> ... i j", q, k) if self.einsum else q @ k.transpose(-1, -2)) \
+            if scores is None else scores
         a = s / math.sqrt(q.shape[-1])
         if self.mult == "su":
             a = a * math.log(n) / math.log(512)
@@ -64,7 +64,7 @@ class HandWritten(nn.Module):
     def forward(self, x):
         _, _, v = self.qkv_heads(x)
         w = self.weights(x)
-        o = torch.einsum("bhij,bhjd->bhid", w, v) if self.einsum else w @ v
+        o = torch.einsum("bhij,bhjd->bhid", w, v) if self.einsum else w @ v   # scores with an ellipsis, mix without
         b, _, n, _ = o.shape
         return x + self.out(o.transpose(1, 2).reshape(b, n, -1))
 
