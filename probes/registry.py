@@ -10,6 +10,8 @@ from probes.collapse import PROBE as _collapse
 from probes.contract import Probe
 from probes.entropy import PROBE as _entropy
 from probes.gradient_depth import PROBE as _gradient_depth
+from probes.module_hubness import PROBE as _key_hubness
+from probes.module_null import PROBE as _attend_to_nothing
 from probes.norm_invariance import PROBE as _norm_invariance
 from probes.position_counting import PROBE as _position_counting
 from probes.update_depth import PROBE as _update_depth
@@ -24,6 +26,9 @@ PROBES: dict[str, Probe] = {p.name: p for p in (
     _gradient_depth,
     _update_depth,
     _collapse,
+    # measured on the module's own attention through probes.capture
+    _key_hubness,
+    _attend_to_nothing,
 )}
 
 

@@ -160,13 +160,13 @@ def test_audit_out_dir_writes_the_fit_plot(tmp_path, capsys):
 
 
 def test_inapplicable_probes_are_skipped_by_default_but_fail_when_named(factory_file, capsys):
-    """A plain user module exposes no attention weights: the entropy probe does not apply."""
+    """A plain user module computes no attention weights its forward pass shows: the entropy probe does not apply."""
     code, out, _ = run(capsys, "audit", f"{factory_file}:make", "--json", "--pc-no-train")
     data = json.loads(out)
     assert code == 0 and data["probes"]["position_counting"]["verdict"] == "can-count"
-    assert "weights function" in data["probes"]["entropy"]["skipped"]
+    assert "no attention computation was seen" in data["probes"]["entropy"]["skipped"]
     code, _, err = run(capsys, "audit", f"{factory_file}:make", "--probe", "entropy")
-    assert code == 2 and "weights function" in err
+    assert code == 2 and "no attention computation was seen" in err
 
 
 def test_theory_listing_and_check(capsys):

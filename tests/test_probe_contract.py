@@ -108,7 +108,9 @@ def test_applies_to_its_zoo_design_and_refuses_what_is_not_a_design(name):
 
 
 REFUSES = {  # a loaded design each probe must refuse, and a word of its reason
-    "entropy": (_Plain, "weights function"),
+    "entropy": (_Plain, "no attention computation was seen"),
+    "key-hubness": (_Plain, "no attention computation was seen"),
+    "attend-to-nothing": (_Plain, "no attention computation was seen"),
     "norm-invariance": (_Plain, "no normalisation module"),
     "gradient-depth": ("rope", "not a depth stack"),
     "update-depth": ("rope", "not a depth stack"),
