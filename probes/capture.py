@@ -505,5 +505,10 @@ def attention_seen(subject, n: int = 8) -> tuple[bool, str]:
             cache[n] = (True, "") if cap.sites else (False, cap.unobserved_reason(subject.name))
         except NotApplicable as exc:
             cache[n] = (False, str(exc))
+        except Exception as exc:  # the design's own code failed on the look at n: say so, one line
+            msg = subject.design_failure(exc, "the attention capture") if hasattr(subject, "design_failure") else None
+            if msg is None:
+                raise
+            cache[n] = (False, msg)
     return cache[n]
 

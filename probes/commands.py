@@ -11,7 +11,7 @@ import json
 
 __all__ = ["add_file_commands", "COMMANDS"]
 
-COMMANDS = ("unargmaxable", "hubness", "entropy-table")
+COMMANDS = ("unargmaxable", "hubness", "entropy-table", "bench")
 
 
 def _default_device() -> str:
@@ -127,8 +127,39 @@ def _add_entropy_table(sub) -> None:
     t.set_defaults(func=_cmd_entropy_table)
 
 
+# -- bench --------------------------------------------------------------------------------------
+def _cmd_bench(args) -> int:
+    from probes.bench import run_bench
+    from probes.registry import get
+
+    for name in args.probe or []:
+        get(name)
+    res = run_bench(args.only or None, extra=args.design or [], probes=args.probe or None,
+                    options={"seed": args.seed}, progress=not args.quiet)
+    paths = res.write(args.out)
+    print(json.dumps(res.to_dict(), indent=2) if args.json else res.markdown())
+    if not args.json:
+        print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _add_bench(sub) -> None:
+    b = sub.add_parser("bench", help="every zoo design and stack × every property at small sizes: a Markdown table, "
+                                     "JSON and a figure (designs × properties, coloured by agreement with theory)")
+    b.add_argument("--design", action="append", metavar="DESIGN",
+                   help="also bench this design (file.py:make, package.module:factory; repeatable)")
+    b.add_argument("--only", action="append", metavar="DESIGN", help="bench only these designs (repeatable)")
+    b.add_argument("--probe", action="append", metavar="NAME", help="only these properties (repeatable)")
+    b.add_argument("--out", default="bench-out", metavar="DIR", help="where bench.md/json/png go (default bench-out)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    b.add_argument("--quiet", action="store_true", help="no progress")
+    b.set_defaults(func=_cmd_bench)
+
+
 def add_file_commands(sub) -> None:
     """Add every subcommand of this module to ``sub`` (an argparse subparsers object)."""
     _add_unargmaxable(sub)
     _add_hubness(sub)
     _add_entropy_table(sub)
+    _add_bench(sub)

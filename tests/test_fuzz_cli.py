@@ -130,7 +130,7 @@ def make():
 '''
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mode=st.sampled_from(["raise", "nan", "shape", "table", "none"]), length=st.integers(2, 20),
        named=st.booleans())
 def test_audit_modules_that_misbehave(tmp_path_factory, capsys, mode, length, named):
