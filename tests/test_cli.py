@@ -318,3 +318,15 @@ def test_the_trainable_check_runs_only_when_the_exact_check_is_inconclusive(caps
     with pytest.raises(SystemExit) as exc:
         main(["audit", "rope", "--pc-train", "--pc-no-train"])
     assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_bench_writes_table_json_and_figure(tmp_path, capsys):
+    code, out, _ = run(capsys, "bench", "--only", "rope-causal", "--only", "abs", "--probe", "position-counting",
+                       "--probe", "collapse", "--out", str(tmp_path), "--quiet")
+    assert code == 0 and "| `rope-causal` | cannot-count (rescued by bos, cls-sep) ✓ | – |" in out
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["designs"] == ["rope-causal", "abs"] and data["counts"]["agrees"] == 2
+    assert data["counts"]["not applicable"] == 2
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = run(capsys, "bench", "--probe", "nope", "--out", str(tmp_path))
+    assert code == 2 and "unknown probe" in err
