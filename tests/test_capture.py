@@ -439,11 +439,19 @@ def test_changing_a_llamas_attention_changes_the_audited_entropy_verdict(tmp_pat
 def test_x_transformers_stacks():
     xt = pytest.importorskip("x_transformers", reason="x-transformers is an optional extra and is not installed: "
                                                        "pip install x-transformers to audit its stacks")
-    for kw in ({"rotary_pos_emb": True}, {"alibi_pos_bias": True}, {"rel_pos_bias": True}, {}):
-        enc = xt.Encoder(dim=32, depth=1, heads=4, **kw)
-        enc.d_model = 32
-        r = ME.probe(load_design(enc), rows=4, n_max=2048)
-        assert r.measured_on == "module" and r.sites
+    expected = {  # (stack, position) -> P1 verdict on its own q·k (rows = 16, n ≤ 2048, seed 0)
+        ("Encoder", "rotary_pos_emb"): "standard-like", ("Encoder", None): "standard-like",
+        ("Decoder", "rotary_pos_emb"): "standard-like", ("Decoder", None): "standard-like",
+        ("Decoder", "alibi_pos_bias"): "partially-compensated",   # ALiBi localises: as theory's alibi-causal row
+    }
+    for cls in (xt.Encoder, xt.Decoder):
+        for pos in ("rotary_pos_emb", "alibi_pos_bias", "rel_pos_bias", None):
+            stack = cls(dim=32, depth=1, heads=4, **({pos: True} if pos else {}))
+            stack.d_model = 32
+            r = ME.probe(load_design(stack), rows=16, n_max=2048)
+            assert r.measured_on == "module" and r.sites and r.causal == (cls is xt.Decoder), (cls, pos)
+            if (cls.__name__, pos) in expected:
+                assert r.verdict == expected[(cls.__name__, pos)], (cls.__name__, pos, r.verdict)
 
 
 # -- key hubness and attend-to-nothing on the module ----------------------------------------------
