@@ -157,6 +157,25 @@ def _run(module, x, name, **kw):
                             "probe's n_max (lower it with --capture-max-log2n)") from exc
 
 
+def longest_length(module, d_model: int, n_max: int, *, name: str = "module", floor: int = 2, dtype=torch.float64,
+                   device="cpu", seed: int = 0) -> tuple[int, str]:
+    """(the largest power-of-two length ≤ ``n_max`` the module's forward accepts, why longer ones failed).
+
+    A model with a position table (BERT's 512 learned positions) refuses longer inputs; the module probes then
+    run up to the length it takes, or refuse it (:class:`NotApplicable`) when that is below ``floor``.
+    """
+    n, why = n_max, ""
+    while n >= max(2, floor):
+        try:
+            with torch.no_grad():
+                module(_input(seed, n, d_model, dtype, device))
+            return n, why
+        except Exception as exc:  # its forward refused this length: try half
+            why = why or f"forward at n = {n} raised {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            n //= 2
+    raise NotApplicable(f"{name}: takes no input of length ≥ {floor} ({why})")
+
+
 def detect_causal(module, d_model: int, *, name: str = "module", seed: int = 0, dtype=torch.float64,
                   device="cpu", n: int = 16) -> tuple[bool, int]:
     """(causal, heads over all sites): causal iff every captured site puts exactly zero weight above the
@@ -262,6 +281,13 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", rows: in
     if n_max < 1 << MIN_MAX_LOG2N:
         raise InputError(f"n_max={n_max}: the module probe needs n_max ≥ {1 << MIN_MAX_LOG2N} (at 1024 a softmax "
                          "needle's fade ratio p*(1024)/p*(512) is 0.51, on the P2 threshold ½)")
+    longest, why = longest_length(module, d_model, n_max, name=name, floor=2, dtype=dtype, device=device, seed=seed)
+    if longest < n_max:
+        if longest < 1 << MIN_MAX_LOG2N:
+            raise NotApplicable(f"{name}: takes inputs only up to n = {longest} ({why}); the entropy and needle "
+                                f"verdicts need n up to {1 << MIN_MAX_LOG2N} (P2 compares p*(n_max) with p*(512))")
+        notes.append(f"n_max = {longest}, not {n_max}: {why}")
+        n_max = longest
     ns = E._ns(n_min, n_max)
     if causal is None:
         causal = detected

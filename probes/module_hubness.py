@@ -71,6 +71,13 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", n: int =
         raise InputError(f"k={k}, n={n}: need 2 ≤ k < n")
     notes = list(observable(module))
     module.eval()
+    from probes.module_entropy import longest_length
+
+    longest, why = longest_length(module, d_model, n, name=name, floor=2 * k + 2, dtype=dtype, device=device,
+                                  seed=seed)
+    if longest < n:
+        notes.append(f"n = {longest}, not {n}: {why}")
+        n = longest
     x = _input(seed, n, d_model, dtype, device)
     try:
         cap = capture(module, x, rows=torch.tensor([n - 1]), design=name, keep_qk=True)

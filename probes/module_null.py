@@ -107,7 +107,7 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", bound: f
           n_min: int = 64, n_max: int = 1 << DEFAULT_MAX_LOG2N, rows: int = 4,
           theory: str | None = None) -> ModuleNullResult:
     """The null mass each head reaches when every logit sits at −``bound`` (see the module docstring)."""
-    from probes.module_entropy import _input, _pass, _rows, detect_causal
+    from probes.module_entropy import _input, _pass, _rows, detect_causal, longest_length
 
     if not (math.isfinite(bound) and bound > 0):
         raise InputError(f"bound={bound}: must be a positive number")
@@ -124,6 +124,11 @@ def probe(subject, *, seed: int = 0, dtype=torch.float64, device="cpu", bound: f
     notes = list(observable(module))
     module.eval()
     causal, _ = detect_causal(module, d_model, name=name, seed=seed, dtype=dtype, device=device)
+    longest, why = longest_length(module, d_model, n_max, name=name, floor=2 * n_min, dtype=dtype, device=device,
+                                  seed=seed)
+    if longest < n_max:
+        notes.append(f"n_max = {longest}, not {n_max}: {why}")
+        n_max = longest
     ns = tuple(2**k for k in range(int(math.log2(n_min)), int(math.log2(n_max)) + 1))
 
     def make(site, lead, n_q, n_k, c, like):

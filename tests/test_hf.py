@@ -114,3 +114,35 @@ def test_corrupt_checkpoint_directories_give_one_line(tmp_path, capsys):
         (d / "model.safetensors").write_bytes(w)
         code, _, err = run(capsys, "audit", str(d), "--probe", "position-counting", "--pc-no-train")
         assert code == 2 and err.count("\n") == 1 and err.startswith("attnprobe: error: "), (name, err[-1500:])
+
+
+def _trained_checkpoint(model, path):
+    import torch
+
+    torch.manual_seed(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(3):
+        opt.zero_grad()
+        model(input_ids=torch.randint(0, 64, (2, 12))).last_hidden_state.pow(2).mean().backward()
+        opt.step()
+    model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def test_the_trainable_check_learns_on_trained_weights(tmp_path, capsys):
+    """On a trained checkpoint that can count (BERT: learned absolute positions) the trainable check reaches
+    FVU < 0.05 (a readout on position-standardised features, a small model lr); on one that cannot (Llama: RoPE
+    + causal mask) the same check stays at the floor."""
+    bert = transformers.BertModel(transformers.BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                          num_attention_heads=4, vocab_size=64,
+                                                          max_position_embeddings=64))
+    path = _trained_checkpoint(bert, tmp_path / "bert")
+    capsys.readouterr()
+    code, out, _ = run(capsys, "audit", str(path), "--probe", "position-counting", "--pc-train", "--json", "--quiet")
+    pc = json.loads(out)["probes"]["position_counting"]
+    assert code == 0 and pc["fvu"] < 0.05 and any("trained weights" in n for n in pc["notes"]), pc
+    path = _trained_checkpoint(tiny_llama(), tmp_path / "llama")
+    capsys.readouterr()
+    code, out, _ = run(capsys, "audit", str(path), "--probe", "position-counting", "--pc-train", "--json", "--quiet")
+    pc = json.loads(out)["probes"]["position_counting"]
+    assert code == 0 and pc["verdict"] == "cannot-count" and pc["fvu"] > 0.95, pc
