@@ -34,6 +34,9 @@ class Diverged(InputError):
         extra = f" ({detail})" if detail else ""
         super().__init__(f"{design}: {quantity} is not finite{extra}; no verdict from NaN/Inf")
 
+    def __reduce__(self):  # rebuilt from its own fields (a Dask worker's error reaches the client intact)
+        return (type(self), (self.design, self.quantity, self.detail))
+
 
 def check_finite(design: str, quantity: str, value, where: str = "") -> None:
     """Raise :class:`Diverged` naming ``design`` if ``value`` (number, numpy or torch array) holds NaN or Inf."""
