@@ -13,9 +13,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
-__all__ = ["BenchCell", "BenchResult", "run_bench", "default_designs"]
+__all__ = ["BenchCell", "BenchResult", "run_bench", "run_cell", "cell_options", "default_designs"]
 
 OUTCOMES = ("agrees", "disagrees", "no theory", "not applicable", "diverged", "failed")
 
@@ -122,54 +122,111 @@ def default_designs() -> list[str]:
     return list(ZOO) + list(STACKS)
 
 
-def run_bench(designs: Iterable[str] | None = None, *, extra: Iterable[str] = (), probes: Iterable[str] | None = None,
-              options: Mapping | None = None, progress: bool = True) -> BenchResult:
-    """Run the grid (see the module docstring); ``extra``: user designs (``file.py:make``) appended."""
+def run_cell(design: str, probe: str, options: Mapping | None = None) -> BenchCell:
+    """One cell of the grid: load ``design`` (seed ``options["seed"]``), run property ``probe`` on it at
+    ``options`` (completed with :data:`probes.testing.QUICK` and the probe's defaults) and classify the outcome.
+
+    A pure function of its arguments (the design is loaded afresh), so the in-process loop and a Dask worker
+    (:mod:`probes.distributed.grid`) give the same cell. Bad input in the design is a ``failed`` cell, a
+    non-finite measurement a ``diverged`` one; ``seconds`` is the cell's own wall time.
+    """
     from probes.designs.loading import load_design
-    from probes.errors import InputError, NotApplicable
+    from probes.errors import Diverged, InputError, NotApplicable
+    from probes.registry import get
+    from probes.testing import QUICK
+
+    p = get(probe)
+    opts = {**QUICK, **dict(options or {})}
+    t1 = time.perf_counter()
+    try:
+        subject = load_design(design, seed=int(opts.get("seed", 0)))
+    except InputError as exc:
+        return BenchCell(design, p.name, "failed", reason=str(exc), seconds=round(time.perf_counter() - t1, 2))
+    o = p.options(opts)
+    ok, why = p.applies_to(subject, o)
+    if not ok:
+        return BenchCell(design, p.name, "not applicable", reason=why)
+    try:
+        res = p.run(subject, o)
+    except NotApplicable as exc:
+        cell = BenchCell(design, p.name, "not applicable", reason=str(exc))
+    except InputError as exc:  # Diverged is an InputError: no verdict from NaN
+        cell = BenchCell(design, p.name, "diverged" if isinstance(exc, Diverged) else "failed", reason=str(exc))
+    else:
+        s = p.summary(res)
+        outcome = {True: "agrees", False: "disagrees", None: "no theory"}[s.agrees]
+        cell = BenchCell(design, p.name, outcome, s.verdict, s.theory, s.key_figure)
+    return BenchCell(**{**cell.to_dict(), "seconds": round(time.perf_counter() - t1, 2)})
+
+
+def cell_options(probe: str, options: Mapping | None = None) -> dict:
+    """The options ``probe`` runs a cell with (what the cache key hashes): QUICK, ``options``, its defaults."""
+    from probes.registry import get
+    from probes.testing import QUICK
+
+    return get(probe).options({**QUICK, **dict(options or {})})
+
+
+def run_bench(designs: Iterable[str] | None = None, *, extra: Iterable[str] = (), probes: Iterable[str] | None = None,
+              options: Mapping | None = None, progress: bool = True, cache=None, client=None,
+              on_cell: Callable[[BenchCell, bool], None] | None = None, **grid_options) -> BenchResult:
+    """Run the grid (see the module docstring); ``extra``: user designs (``file.py:make``) appended.
+
+    Every cell is :func:`run_cell`. ``cache``: a :class:`probes.distributed.cache.CellCache` (cells found
+    there are not recomputed; finished ones are written as they finish). ``client``: a ``distributed.Client``;
+    the cells not cached then run as one task each on its workers (:mod:`probes.distributed.grid`), else
+    in this process, in grid order. ``on_cell(cell, from_cache)`` is called on every finished cell, in the
+    order they finish (an exception raised there, e.g. KeyboardInterrupt, stops the sweep; what finished
+    stays cached). The result's cells are in grid order either way. ``grid_options`` go to
+    :func:`probes.distributed.grid.run_cells` (``timeout``; ``task`` for tests).
+    """
     from probes.progress import progress as bar_of
     from probes.registry import PROBES, get
     from probes.testing import QUICK
 
     names = list(probes) if probes is not None else list(PROBES)
-    chosen = [get(n) for n in names]
+    for n in names:
+        get(n)
     designs = list(designs) if designs is not None else default_designs()
     designs += [d for d in extra if d not in designs]
     opts = {**QUICK, **dict(options or {})}
     result = BenchResult(designs, names, options=opts)
+    grid = [(d, p) for d in designs for p in names]
+    done: dict[tuple, BenchCell] = {}
+    keys: dict[tuple, str] = {}
     t0 = time.perf_counter()
-    with bar_of(len(designs) * len(chosen), "bench", unit="cell", enabled=progress) as bar:
-        for d in designs:
-            bar.set_status(f"loading {d}")
-            try:
-                subject = load_design(d, seed=int(opts.get("seed", 0)))
-            except InputError as exc:
-                for p in chosen:
-                    result.cells.append(BenchCell(d, p.name, "failed", reason=str(exc)))
-                bar.update(len(chosen))
-                continue
-            for p in chosen:
-                bar.set_status(f"{d} × {p.name}")
-                t1 = time.perf_counter()
-                o = p.options(opts)
-                ok, why = p.applies_to(subject, o)
-                if not ok:
-                    result.cells.append(BenchCell(d, p.name, "not applicable", reason=why))
+    with bar_of(len(grid), "bench", unit="cell", enabled=progress) as bar:
+        if cache is not None:
+            for d, p in grid:
+                keys[d, p] = cache.key(d, get(p), cell_options(p, opts))
+                hit = cache.get(keys[d, p])
+                if hit is not None:
+                    done[d, p] = hit
+                    cache.count(True)
                     bar.update(1)
-                    continue
-                try:
-                    res = p.run(subject, o)
-                except NotApplicable as exc:
-                    cell = BenchCell(d, p.name, "not applicable", reason=str(exc))
-                except InputError as exc:  # Diverged is an InputError: no verdict from NaN
-                    from probes.errors import Diverged
+                    if on_cell is not None:
+                        on_cell(hit, True)
+            if done:
+                bar.set_status(f"{len(done)} cells from the cache")
 
-                    cell = BenchCell(d, p.name, "diverged" if isinstance(exc, Diverged) else "failed", reason=str(exc))
-                else:
-                    s = p.summary(res)
-                    outcome = {True: "agrees", False: "disagrees", None: "no theory"}[s.agrees]
-                    cell = BenchCell(d, p.name, outcome, s.verdict, s.theory, s.key_figure)
-                result.cells.append(BenchCell(**{**cell.to_dict(), "seconds": round(time.perf_counter() - t1, 2)}))
-                bar.update(1)
+        def finished(d, p, cell):
+            done[d, p] = cell
+            if cache is not None:
+                cache.count(False)
+                cache.put(keys[d, p], cell)
+            bar.update(1)
+            if on_cell is not None:
+                on_cell(cell, False)
+
+        todo = [(d, p) for d, p in grid if (d, p) not in done]
+        if client is not None and todo:
+            from probes.distributed.grid import run_cells
+
+            run_cells(client, todo, opts, finished, bar, **grid_options)
+        else:
+            for d, p in todo:
+                bar.set_status(f"{d} × {p}")
+                finished(d, p, run_cell(d, p, opts))
+    result.cells = [done[d, p] for d, p in grid]
     result.seconds = time.perf_counter() - t0
     return result
