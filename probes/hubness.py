@@ -298,7 +298,7 @@ def _verdict(rh: float, null_rh: float, lim_rh: float, w: float) -> str:
 
 def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: int = 0,
           dtype="float32", device="cpu", block: int = 4096, reduce=(), theory: bool = True,
-          w: float | None = None, progress: bool = False, subject: str = "keys") -> HubnessResult:
+          w: float | None = None, progress: bool = False, subject: str = "keys", scan=None) -> HubnessResult:
     """Measure hubness of ``keys`` (self mode) or of keys ranked by ``queries``.
 
     ``seed`` is recorded (the probe itself is deterministic; :func:`synthetic` uses it).
@@ -313,7 +313,9 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
     "hubness"; without, "hubness" when the skewness exceeds theory ``skewness_hub_threshold``
     (twice the null skewness, → 2/√k), else "null-like". Either way "degenerate" when more than
     :data:`DEGENERATE_TIES` of the lists have an exact tie at the k-th place (``tie_fraction``): the index
-    tie-break, not the data, then decides N_k. ``subject`` names the data in errors.
+    tie-break, not the data, then decides N_k. ``subject`` names the data in errors. ``scan`` replaces
+    the k-NN pass's block scan (:func:`probes.distributed.blocks.knn_scan`: the block pairs on a Dask
+    cluster; the lists, hence N_k, are the same); the mutual-proximity reduction always runs here.
     """
     t0 = time.perf_counter()
     if metric not in METRICS:
@@ -335,7 +337,7 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
                          f"list, so N_k ≡ {k if space.self_mode else f'k·n_q/n_k'} has no spread and no skewness; "
                          + (f"use k < {avail}" if avail > 1 else "hubness needs at least 3 points"))
     base = knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress, _space=space,
-               subject=subject)
+               subject=subject, scan=scan)
     N = torch.bincount(base.indices.flatten(), minlength=len(K)).numpy()
     meas = measures(N)
     from scipy.stats import spearmanr
@@ -380,7 +382,8 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         if r == "csls":
             bias = _csls_bias(space, base, k, dtype, device, block, progress, subject)
             Nr = torch.bincount(knn(None, k=k, metric=metric, dtype=dtype, device=device, block=block,
-                                    key_bias=bias, progress=progress, _space=space, subject=subject).indices.flatten(),
+                                    key_bias=bias, progress=progress, _space=space, subject=subject,
+                                    scan=scan).indices.flatten(),
                                 minlength=len(K)).numpy()
         else:
             Nr = _mp_occurrence(space, k, dtype, device, block, progress, subject)

@@ -380,6 +380,11 @@ def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
     return take.nonzero()[:, 1].reshape(len(s), k)
 
 
+def _identity(G, *_):
+    """The pass score of the plain k-NN: the GEMM itself."""
+    return G
+
+
 def _check_space(space: Space, subject: str) -> None:
     """The float64 squared norms the scores are built from must be finite (finite input can overflow)."""
     hint = "the data overflow float64 when squared; rescale them (every ranking is scale-invariant)"
@@ -390,12 +395,13 @@ def _check_space(space: Space, subject: str) -> None:
 
 def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
         device="cpu", block: int = 4096, key_bias=None, progress: bool = False,
-        _space: Space | None = None, subject: str = "keys") -> KNN:
+        _space: Space | None = None, subject: str = "keys", scan=None) -> KNN:
     """Exact top-k (self excluded when ``queries`` is None), float64-certified, index tie-break.
 
     ``key_bias`` (n_keys,) is added to β_y (used by CSLS). See the module docstring.
     ``subject`` names the data in errors: a non-finite norm, pass score or float64 score raises
-    :class:`probes.errors.Diverged` (e.g. a float32 pass that overflows).
+    :class:`probes.errors.Diverged` (e.g. a float32 pass that overflows). ``scan`` replaces
+    :func:`scan_topk` for the pass (same signature; e.g. :func:`probes.distributed.blocks.knn_scan`).
     """
     if metric not in METRICS:
         raise InputError(f"metric {metric!r}: choose one of {', '.join(METRICS)}")
@@ -426,7 +432,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
             return S
 
-    cand_v, cand_i = scan_topk(A, B, lambda G, *_: G, width, sp_.self_mode, block, progress, "k-NN", transposed)
+    cand_v, cand_i = (scan or scan_topk)(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed)
     del A, B
     cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
     check_finite(subject, f"k-NN pass scores ({str(dt).replace('torch.', '')})", cand_v,

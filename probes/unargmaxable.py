@@ -216,8 +216,29 @@ def _whiten(W: np.ndarray, subject: str = "head"):
 
 
 # -- stage: GEMM self-witness --------------------------------------------------------------------------
-def _self_witness(Z, bb, tdtype, device, block, progress, subject="head"):
-    """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound."""
+def _witness_pair(YI, YJ, diagonal: bool):
+    """The block-pair kernel of the self-witness pass: G = Y_I Y_J^T in the pass dtype (the diagonal of a
+    diagonal pair excluded); returns (row maxima for I's rows, column maxima for J's rows).
+    The in-process loop and the Dask tasks (probes.distributed.blocks) both call this, on the same pairs."""
+    import torch
+
+    G = YI @ YJ.T
+    if diagonal:
+        n = torch.arange(G.shape[0], device=G.device)
+        G[n, n] = -math.inf
+    return G.amax(dim=1), G.amax(dim=0)
+
+
+def _witness_pairs(V: int, block: int):
+    """The symmetric half of G = Y Y^T in row blocks: (s, e, t, f) for block I = [s, e) against J = [t, f), t >= s."""
+    starts = range(0, V, block)
+    return [(s, min(s + block, V), t, min(t + block, V)) for s in starts for t in starts if t >= s]
+
+
+def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima=None):
+    """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound.
+    ``maxima(Y, block) -> colmax`` computes the row maxima elsewhere (a Dask cluster) from the same
+    :func:`_witness_pair` products over the same :func:`_witness_pairs`; default: in this process."""
     import torch
 
     V, r = Z.shape
@@ -230,20 +251,20 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head"):
         ynorm[s:s + 8192] = Yc.norm(dim=1)
         self_dot[s:s + 8192] = (Zc * Yc).sum(dim=1)
     ymax = float(ynorm.max())
-    colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        # G = Y Y^T is symmetric: block row I against columns >= start(I) only (half the multiply-adds);
-        # the row maxima update I's entries, the column maxima update the later rows.
-        starts = range(0, V, block)
-        for s in _progress(starts, len(starts), "self-witness GEMM", progress):
-            e = min(s + block, V)
-            G = Y[s:e] @ Y[s:].T                               # B x (V - s)
-            G[torch.arange(e - s, device=device), torch.arange(e - s, device=device)] = -math.inf
-            torch.maximum(colmax[s:e], G.max(dim=1).values, out=colmax[s:e])
-            torch.maximum(colmax[s:], G.max(dim=0).values, out=colmax[s:])
-            del G
+        if maxima is not None:
+            colmax = maxima(Y, block).to(device=device, dtype=tdtype)
+        else:
+            # G = Y Y^T is symmetric: block I against blocks J >= I only (half the multiply-adds);
+            # the row maxima update I's entries, the column maxima J's.
+            colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
+            pairs = _witness_pairs(V, block)
+            for s, e, t, f in _progress(pairs, len(pairs), "self-witness GEMM", progress):
+                rmax, cmax = _witness_pair(Y[s:e], Y[t:f], s == t)
+                torch.maximum(colmax[s:e], rmax, out=colmax[s:e])
+                torch.maximum(colmax[t:f], cmax, out=colmax[t:f])
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
     colmax = colmax.double()
@@ -587,17 +608,62 @@ def _alpha_ok(W, b, k, idx, w, tol):
     return ok, res, gap
 
 
+def _accept_alpha(W, b, k, idx, w, stage, cert_tol, subject):
+    """alpha polished on its support and checked (:func:`_alpha_ok`): (idx int64, weights) or None."""
+    check_finite(subject, f"{stage} convex-combination weights of token {k}", np.asarray(w, float))
+    pol = _polish_alpha(W, k, np.asarray(idx), np.asarray(w, float))
+    if pol is None:
+        return None
+    ok, res, gap = _alpha_ok(W, b, k, pol[0], pol[1], cert_tol)
+    check_finite(subject, f"{stage} certificate residual of token {k}", [res, gap])
+    return (pol[0].astype(np.int64), pol[1]) if ok else None
+
+
+def _accept_witness(W, b, T, k, y, stage, subject):
+    """x = T y if its float64 margin beats the rounding bound (a proven witness), else None."""
+    x = T @ y
+    margin = _witness_margin(W, b, k, x)
+    check_finite(subject, f"{stage} witness margin of token {k}", margin)
+    return x if margin > 0 else None
+
+
+def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subject="head"):
+    """One token the cheap stages left: NNLS on the top rivals + 3r random rows (then twice as many), else the
+    constraint-generation LP from x0. Returns ("alpha", idx, weights, stage) | ("witness", x, stage) | None,
+    every certificate already checked. ``stats`` collects the LP counters; ``rng`` draws the random rows."""
+    r = Z.shape[1]
+    for mult in (1, 2):  # NNLS on the top rivals + 3r random rows, then on twice as many
+        S0 = _initial_rows(k, Z, bb, Z[k], mult * max(r, 32), rng, n_random=mult * max(3 * r, 96))
+        cert = _nnls_token(k, Z, bb, S0)
+        if cert is not None:
+            acc = _accept_alpha(W, b, k, cert[0], cert[1], "nnls", cert_tol, subject)
+            if acc is not None:
+                return ("alpha", acc[0], acc[1], "nnls")
+    out = _lp_token(k, Z, bb, x0, rows, rng, stats=stats, seed_rows=np.fromiter(rivals, dtype=np.int64),
+                    subject=subject)
+    if out is None:
+        return None
+    if out[0] == "witness":
+        x = _accept_witness(W, b, T, k, out[1], "lp", subject)
+        return None if x is None else ("witness", x, "lp")
+    acc = _accept_alpha(W, b, k, out[1], out[2], "lp", cert_tol, subject)
+    return None if acc is None else ("alpha", acc[0], acc[1], "lp")
+
+
 # -- the detector --------------------------------------------------------------------------------------
 def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int = 0, dtype="float32",
            device: str = "cpu", block: int = 1024, patience: int = 40, lp_rows: int | None = None,
-           cert_tol: float = 1e-9, progress: bool = False, subject: str = "head") -> UnargmaxableResult:
+           cert_tol: float = 1e-9, progress: bool = False, subject: str = "head", maxima=None,
+           hard_tokens=None) -> UnargmaxableResult:
     """Find every unargmaxable token of softmax(W x + b), with a certificate for each verdict.
 
     ``dtype`` is the precision of the GEMM self-witness pass (its error bound follows it); all other
     stages and every certificate are float64. ``method``: auto | hull (qhull, rank + bias <= 4) | lp (no qhull).
     ``ties``: strict (ties are unargmaxable) | tolerant (a token that can tie for the max, beating at
     least one row, counts as argmaxable). ``subject`` names the head in errors: a non-finite covariance,
-    margin or certificate residual raises :class:`probes.errors.Diverged` (no verdict from NaN/Inf)."""
+    margin or certificate residual raises :class:`probes.errors.Diverged` (no verdict from NaN/Inf).
+    ``maxima`` and ``hard_tokens`` move the self-witness products and the hard tokens elsewhere (a Dask
+    cluster: :func:`probes.distributed.blocks.detect`); the arithmetic is the same kernels'."""
     import torch
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -631,28 +697,20 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     Y = np.zeros((V, r), np.float32)
 
     def take_alpha(k, idx, w, stage):
-        check_finite(subject, f"{stage} convex-combination weights of token {k}", np.asarray(w, float))
-        pol = _polish_alpha(W, k, np.asarray(idx), np.asarray(w, float))
-        if pol is None:
-            return False
-        ok, res, gap = _alpha_ok(W, b, k, pol[0], pol[1], cert_tol)
-        check_finite(subject, f"{stage} certificate residual of token {k}", [res, gap])
-        if ok:
+        acc = _accept_alpha(W, b, k, idx, w, stage, cert_tol, subject)
+        if acc is not None:
             kind[k] = 2
-            alphas[k] = (pol[0].astype(np.int64), pol[1])
+            alphas[k] = acc
             stages[stage] += 1
-        return ok
+        return acc is not None
 
     def take_witness(k, y, stage):
-        x = T @ y
-        margin = _witness_margin(W, b, k, x)
-        check_finite(subject, f"{stage} witness margin of token {k}", margin)
-        if margin > 0:
+        x = _accept_witness(W, b, T, k, y, stage, subject)
+        if x is not None:
             kind[k] = 1
             explicit[k] = x
             stages[stage] += 1
-            return True
-        return False
+        return x is not None
 
     route = "trivial"
     if r == 0:  # all rows equal: the bias alone decides
@@ -685,7 +743,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             if method == "lp":
                 ok, sc = np.zeros(V, bool), np.ones(V)
             else:
-                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress, subject)
+                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress, subject, maxima)
             kind[ok], scale[ok] = 0, sc[ok]
             stages["self_witness"] = int(ok.sum())
             todo = np.flatnonzero(~ok)
@@ -703,24 +761,20 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         rng = np.random.default_rng(seed)
         stages.update(lp_solves=0, lp_rows_max=0)
         stages.update(nnls=0)
-        for k in _progress(todo.tolist(), len(todo), "LP", progress):
-            done = False
-            for mult in (1, 2):  # NNLS on the top rivals + 3r random rows, then on twice as many
-                S0 = _initial_rows(k, Z, bb, Z[k], mult * max(r, 32), rng, n_random=mult * max(3 * r, 96))
-                cert = _nnls_token(k, Z, bb, S0)
-                if cert is not None and take_alpha(k, cert[0], cert[1], "nnls"):
-                    done = True
-                    break
-            if done:
-                continue
-            out = _lp_token(k, Z, bb, x_last.get(k, Z[k]).copy(), rows, rng, stats=stages,
-                            seed_rows=np.fromiter(rivals.get(k, ()), dtype=np.int64), subject=subject)
+        if hard_tokens is not None:  # elsewhere (a Dask cluster), chunk by chunk, with the same _hard_token
+            outs = hard_tokens(todo, W, b, Z, bb, T, x_last, rivals, rows, seed, cert_tol, stages, subject)
+        else:
+            outs = ((k, _hard_token(k, W, b, Z, bb, T, x_last.get(k, Z[k]).copy(), rivals.get(k, ()), rows, rng,
+                                    cert_tol, stages, subject)) for k in _progress(todo.tolist(), len(todo), "LP",
+                                                                                     progress))
+        for k, out in outs:
             if out is None:
                 continue
             if out[0] == "witness":
-                take_witness(k, out[1], "lp")
+                kind[k], explicit[k] = 1, out[1]
             else:
-                take_alpha(k, out[1], out[2], "lp")
+                kind[k], alphas[k] = 2, (out[1], out[2])
+            stages[out[-1]] += 1
         lap("lp")
     if ties == "tolerant":
         for k in np.flatnonzero(kind == 2).tolist():
