@@ -8,10 +8,15 @@ Every array file goes through :mod:`probes.arrays` (one loader, one ``--key`` fl
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+
+from probes.errors import InputError
 
 __all__ = ["add_file_commands", "COMMANDS"]
 
 COMMANDS = ("unargmaxable", "hubness", "entropy-table", "bench")
+DEFAULT_CACHE = Path("out") / ".cache" / "bench"   # = probes.distributed.cache.DEFAULT_DIR
 
 
 def _default_device() -> str:
@@ -21,15 +26,61 @@ def _default_device() -> str:
 
 
 # -- unargmaxable --------------------------------------------------------------------------
+def _say(args, text: str) -> None:
+    """A line for the log (stderr), unless --quiet: the cluster, the plan, the cost model, the cache."""
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _distributed_flags(args) -> None:
+    """Validate --scheduler and the cost flags before any file is read (one-line errors, exit 2)."""
+    from probes.distributed import cluster, cost
+
+    if args.scheduler is not None:
+        cluster.parse_scheduler(args.scheduler)
+        cluster.require_distributed()
+    cost.check_arguments(args)
+
+
+def _print_estimate(args, est) -> None:
+    print(json.dumps(est.to_dict(), indent=2) if args.json else est)
+
+
 def _cmd_unargmaxable(args) -> int:
     from probes import unargmaxable as U
 
+    _distributed_flags(args)
+    if args.box is not None and (args.scheduler or args.dry_run):
+        raise InputError("--box: the reference tool's bounded search runs in-process only; drop --scheduler/--dry-run")
+    if args.block is not None and args.block < 1:
+        raise InputError(f"--block {args.block}: must be at least 1 row")
     W, b = U.load_head(args.file, args.weight_key, args.bias_key)
     if args.box is not None:
         res = U.box_detect(W, b, args.box, progress=not args.quiet)
-    else:
+    elif args.scheduler is None and not args.dry_run:
         res = U.detect(W, b, ties=args.ties, seed=args.seed, dtype=args.dtype, device=args.device,
-                       progress=not args.quiet, subject=args.file)
+                       progress=not args.quiet, subject=args.file, block=args.block or 1024)
+    else:
+        from probes.distributed import blocks, cost
+        from probes.distributed.cluster import maybe_connect
+
+        itemsize = 8 if str(args.dtype).replace("torch.", "") in ("float64", "double") else 4
+        with maybe_connect(args.scheduler) as client:
+            workers = client.attnprobe_info.workers if client is not None else 1
+            if client is not None:
+                _say(args, f"cluster: {client.attnprobe_info}")
+            est = cost.unargmaxable_cost(W.shape[0], W.shape[1], workers=args.plan_workers or workers,
+                                         calibration=cost.calibrate(client, k=W.shape[1]), block=args.block,
+                                         memory_budget_mib=args.memory_budget, itemsize=itemsize,
+                                         bandwidth=None if args.bandwidth is None else args.bandwidth * 1e9)
+            if args.dry_run:
+                _print_estimate(args, est)
+                return 0
+            _say(args, str(est))
+            res, _plan = blocks.detect(W, b, client=client, block=args.block, memory_budget_mib=args.memory_budget,
+                                       report=lambda text: _say(args, text), ties=args.ties, seed=args.seed,
+                                       dtype=args.dtype, device=args.device, progress=not args.quiet,
+                                       subject=args.file)
     print(json.dumps(res.to_dict(), indent=2) if args.json else res)
     return 0
 
@@ -49,7 +100,11 @@ def _add_unargmaxable(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32", help="GEMM pass precision: float32 (default) or float64")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--block", type=int, default=None, metavar="ROWS",
+                   help="row block of the self-witness GEMM (default 1024 in-process; with --scheduler chosen "
+                        "from --memory-budget)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_distributed(p)
     p.set_defaults(func=_cmd_unargmaxable)
 
 
@@ -58,11 +113,39 @@ def _cmd_hubness(args) -> int:
     from probes import hubness as H
     from probes.result import jsonable
 
+    _distributed_flags(args)
     keys = H.load_matrix(args.file, args.key)
     queries = H.load_matrix(args.queries, args.queries_key) if args.queries else None
-    res = H.probe(keys, queries, k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
+    kwargs = dict(k=args.k, metric=args.metric, seed=args.seed, dtype=args.dtype,
                   device=args.device or _default_device(), block=args.block, reduce=tuple(args.reduce or ()),
                   w=args.w, progress=not args.quiet, subject=args.file)
+    if args.scheduler is None and not args.dry_run:
+        res = H.probe(keys, queries, **kwargs)
+    else:
+        from probes.distributed import blocks, cost
+        from probes.distributed.cluster import maybe_connect
+
+        if not isinstance(args.k, int) or args.k < 1:
+            raise InputError(f"k = {args.k}: must be a positive integer")
+        itemsize = 8 if str(args.dtype).replace("torch.", "") in ("float64", "double") else 4
+        with maybe_connect(args.scheduler) as client:
+            workers = client.attnprobe_info.workers if client is not None else 1
+            if client is not None:
+                _say(args, f"cluster: {client.attnprobe_info}")
+            est = cost.hubness_cost(len(keys), keys.shape[1], args.k, workers=args.plan_workers or workers,
+                                    calibration=cost.calibrate(client, k=keys.shape[1]),
+                                    n_queries=None if queries is None else len(queries),
+                                    memory_budget_mib=args.memory_budget, itemsize=itemsize,
+                                    bandwidth=None if args.bandwidth is None else args.bandwidth * 1e9,
+                                    metric=args.metric)
+            if args.dry_run:
+                _print_estimate(args, est)
+                return 0
+            _say(args, str(est))
+            if "mp" in (args.reduce or ()):
+                _say(args, "note: the mutual-proximity reduction (--reduce mp) runs in this process")
+            scan = blocks.knn_scan(client, memory_budget_mib=args.memory_budget, report=lambda text: _say(args, text))
+            res = H.probe(keys, queries, scan=scan, **kwargs)
     print(json.dumps(jsonable(res.to_dict()), indent=2) if args.json else res)
     if args.plot:
         out = H.write_plot(res, args.plot)
@@ -96,6 +179,7 @@ def _add_hubness(sub) -> None:
     h.add_argument("--json", action="store_true", help="print one JSON object")
     h.add_argument("--plot", metavar="PATH", help="write the N_k histogram (PNG) to PATH")
     h.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_distributed(h)
     h.set_defaults(func=_cmd_hubness)
 
 
@@ -130,12 +214,29 @@ def _add_entropy_table(sub) -> None:
 # -- bench --------------------------------------------------------------------------------------
 def _cmd_bench(args) -> int:
     from probes.bench import run_bench
+    from probes.distributed.cache import CellCache
     from probes.registry import get
 
     for name in args.probe or []:
         get(name)
-    res = run_bench(args.only or None, extra=args.design or [], probes=args.probe or None,
-                    options={"seed": args.seed}, progress=not args.quiet)
+    if args.scheduler is not None:
+        from probes.distributed import cluster
+
+        cluster.parse_scheduler(args.scheduler)
+        cluster.require_distributed()
+    if args.fresh and args.no_cache:
+        raise InputError("--fresh and --no-cache: pick one (--fresh recomputes and rewrites the cache, "
+                         "--no-cache neither reads nor writes it)")
+    cache = None if args.no_cache else CellCache(args.cache, fresh=args.fresh)
+    from probes.distributed.cluster import maybe_connect
+
+    with maybe_connect(args.scheduler) as client:
+        if client is not None:
+            _say(args, f"cluster: {client.attnprobe_info}")
+        res = run_bench(args.only or None, extra=args.design or [], probes=args.probe or None,
+                        options={"seed": args.seed}, progress=not args.quiet, cache=cache, client=client)
+    if cache is not None:
+        print(f"cache: {cache.stats()}", file=sys.stderr)
     paths = res.write(args.out)
     print(json.dumps(res.to_dict(), indent=2) if args.json else res.markdown())
     if not args.json:
@@ -154,7 +255,23 @@ def _add_bench(sub) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     b.add_argument("--quiet", action="store_true", help="no progress")
+    b.add_argument("--cache", default=str(DEFAULT_CACHE), metavar="DIR",
+                   help=f"where finished cells are kept (JSON; default {DEFAULT_CACHE}); a repeated or "
+                        "interrupted sweep recomputes only the cells not there")
+    b.add_argument("--fresh", action="store_true", help="ignore the cache: recompute every cell (and rewrite it)")
+    b.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    from probes.distributed.cluster import add_argument as add_scheduler
+
+    add_scheduler(b)
     b.set_defaults(func=_cmd_bench)
+
+
+def _add_distributed(p) -> None:
+    """--scheduler and the cost-model flags (declared in probes.distributed; nothing of dask is imported)."""
+    from probes.distributed import cluster, cost
+
+    cluster.add_argument(p)
+    cost.add_arguments(p)
 
 
 def add_file_commands(sub) -> None:
