@@ -28,8 +28,9 @@ class Progress:
     """A counter shown as a tqdm bar (terminal) or as a plain line every ``interval`` seconds (otherwise)."""
 
     def __init__(self, total: int | None, desc: str, *, unit: str = "it", enabled: bool = True, stream=None,
-                 interval: float = INTERVAL, tty: bool | None = None):
+                 interval: float = INTERVAL, tty: bool | None = None, rate: bool = False):
         self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
+        self.rate = rate  # plain lines also say how many are left and the seconds per unit so far
         self.stream = sys.stderr if stream is None else stream
         self.interval = float(interval)
         self.n = 0
@@ -73,7 +74,12 @@ class Progress:
         count = f"{self.n}/{self.total}" if self.total else f"{self.n}"
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         status = f", {self.status}" if self.status else ""
-        print(f"{self.desc}: {count} {self.unit}{pct}{status}, {now - self._t0:.0f} s", file=self.stream, flush=True)
+        rate = ""
+        if self.rate and self.n:
+            left = f", {self.total - self.n} left" if self.total else ""
+            rate = f"{left}, {(now - self._t0) / self.n:.2f} s/{self.unit}"
+        print(f"{self.desc}: {count} {self.unit}{pct}{rate}{status}, {now - self._t0:.0f} s", file=self.stream,
+              flush=True)
         self._lines += 1
 
     @property

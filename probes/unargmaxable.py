@@ -189,10 +189,10 @@ def _torch_dtype(dtype):
     return parse_dtype(dtype, flag="dtype", hint="float32 (fast GEMM pass) or float64")
 
 
-def _progress(iterable, total, desc, enabled):
+def _progress(iterable, total, desc, enabled, **kw):
     from probes.progress import track
 
-    return track(iterable, total=total, desc=desc, enabled=enabled)
+    return track(iterable, total=total, desc=desc, enabled=enabled, **kw)
 
 
 # -- whitening -----------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def _whiten(W: np.ndarray, subject: str = "head"):
 # -- stage: GEMM self-witness --------------------------------------------------------------------------
 def _witness_pair(YI, YJ, diagonal: bool):
     """The block-pair kernel of the self-witness pass: G = Y_I Y_J^T in the pass dtype (the diagonal of a
-    diagonal pair excluded); returns (row maxima for I's rows, column maxima for J's rows).
+    diagonal pair excluded: J starts at I's first row); returns (row maxima for I's rows, column maxima for J's).
     The in-process loop and the Dask tasks (probes.distributed.blocks) both call this, on the same pairs."""
     import torch
 
@@ -259,12 +259,15 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
         else:
             # G = Y Y^T is symmetric: block I against blocks J >= I only (half the multiply-adds);
             # the row maxima update I's entries, the column maxima J's.
+            # In this process the pairs are whole panels (block I against every column >= start(I)): one wide
+            # GEMM per block runs at the speed of the bare product (bench/bench_unargmaxable.py: the floor).
             colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
-            pairs = _witness_pairs(V, block)
-            for s, e, t, f in _progress(pairs, len(pairs), "self-witness GEMM", progress):
-                rmax, cmax = _witness_pair(Y[s:e], Y[t:f], s == t)
+            starts = range(0, V, block)
+            for s in _progress(starts, len(starts), "self-witness GEMM", progress):
+                e = min(s + block, V)
+                rmax, cmax = _witness_pair(Y[s:e], Y[s:], True)
                 torch.maximum(colmax[s:e], rmax, out=colmax[s:e])
-                torch.maximum(colmax[t:f], cmax, out=colmax[t:f])
+                torch.maximum(colmax[s:], cmax, out=colmax[s:])
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
     colmax = colmax.double()
@@ -284,50 +287,48 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
 
 # -- stage: batched reflection (Braid-Reflect) ---------------------------------------------------------
 def _braid_numpy(Z, bb, idx, patience, batch, progress):
-    """CPU version of :func:`_braid` (numpy: small per-step reductions stay single-threaded)."""
+    """CPU version of :func:`_braid`: float32, logits laid out m x V (contiguous per-token argmax). The
+    reflections are a heuristic search; every witness it finds is re-checked in float64 on (W, b) by the
+    caller, and a token it cannot settle goes on to the hard-token stage."""
     V, r = Z.shape
-    bd = bb if bb is not None else np.zeros(V)
-    zmax = float(np.linalg.norm(Z, axis=1).max())
-    bmax = float(np.abs(bd).max())
-    u = np.finfo(np.float64).eps / 2
+    Zf = np.ascontiguousarray(Z, dtype=np.float32)
+    bd = np.zeros(V, np.float32) if bb is None else np.asarray(bb, np.float32)
     found: dict[int, np.ndarray] = {}
     last = np.empty((len(idx), r))
     rivals: dict[int, set] = {}
     chunks = range(0, len(idx), batch)
     for s in _progress(chunks, len(chunks), "reflection", progress):
         ks = np.asarray(idx[s:s + batch])
-        X = Z[ks].T.copy()                                     # r x m
-        alive = np.ones(len(ks), bool)
+        X = Zf[ks].copy()                                      # m x r
+        alive = np.arange(len(ks))
         for _ in range(patience):
-            a = np.flatnonzero(alive)
-            if a.size == 0:
+            if alive.size == 0:
                 break
-            L = Z @ X[:, a] + bd[:, None]                      # V x m
-            kk = ks[a]
-            cols = np.arange(a.size)
-            selfv = L[kk, cols].copy()
-            L[kk, cols] = -np.inf
-            rival = L.argmax(axis=0)
-            rival_v = L[rival, cols]
-            tol = 8 * (r + 2) * u * (zmax * np.linalg.norm(X[:, a], axis=0) + bmax)
-            win = (selfv - rival_v) > tol
-            for c in a[win].tolist():
-                found[int(ks[c])] = X[:, c].copy()
-            alive[a[win]] = False
+            L = X[alive] @ Zf.T                                # m x V
+            L += bd
+            kk = ks[alive]
+            rows = np.arange(alive.size)
+            selfv = L[rows, kk].copy()
+            L[rows, kk] = -np.inf
+            rival = L.argmax(axis=1)
+            rival_v = L[rows, rival]
+            win = selfv > rival_v  # a float32 win: the caller's float64 check decides (a failed one goes on)
+            for c in alive[win].tolist():
+                found[int(ks[c])] = X[c].astype(np.float64)
             lose = ~win
             if not lose.any():
+                alive = alive[:0]
                 continue
-            al, j, kl = a[lose], rival[lose], kk[lose]
+            al, j, kl = alive[lose], rival[lose], kk[lose]
             for kq, jq in zip(kl.tolist(), j.tolist()):
                 rivals.setdefault(kq, set()).add(jq)
-            dv = Z[kl] - Z[j]
+            dv = Zf[kl] - Zf[j]
             nn = (dv * dv).sum(axis=1)
             stuck = nn == 0
-            h = (dv * X[:, al].T).sum(axis=1) + bd[kl] - bd[j]
-            step = np.where(stuck, 0.0, 2 * h / np.where(stuck, 1.0, nn))
-            X[:, al] -= (step[:, None] * dv).T
-            alive[al[stuck]] = False
-        last[s:s + batch] = X.T
+            h = (dv * X[al]).sum(axis=1) + bd[kl] - bd[j]
+            X[al] -= np.where(stuck, 0.0, 2 * h / np.where(stuck, 1.0, nn)).astype(np.float32)[:, None] * dv
+            alive = al[~stuck]
+        last[s:s + batch] = X
     return found, last, rivals
 
 
@@ -464,21 +465,71 @@ def _initial_rows(k, Z, bb, x0, rows, rng, n_random=None):
     return S[S != k]
 
 
-def _nnls_token(k, Z, bb, S):
-    """alpha >= 0 on S with sum alpha_i (z_i, 1) = (z_k, 1) by non-negative least squares (Lawson-Hanson);
-    a zero residual (and sum alpha_i b_i >= b_k) is an unargmaxable certificate without an LP."""
+def _nnls_colgen(k, Z, bb, x0, rng, n_top, n_random, n_add, max_rounds=30, stats=None, subject="head"):
+    """Column generation on non-negative least squares, bias included (Lawson-Hanson on a growing row set S).
+
+    Find alpha >= 0 on S and gamma >= 0 with sum alpha_i (z_i, s b_i, lam) - gamma (0, s, 0) = (z_k, s b_k, lam):
+    a zero residual is an unargmaxable certificate (sum alpha = 1, sum alpha_i z_i = z_k, sum alpha_i b_i >= b_k).
+    Otherwise the residual rho = (rho_z, rho_b, rho_1) separates the target from every column of S (KKT:
+    m_j . rho <= 0 < (z_k, s b_k, lam) . rho = |rho|^2), and -gamma's column gives rho_b >= 0, so
+    x = rho_z / (s rho_b) (or t rho_z when rho_b = 0) beats every row of S. One matvec prices all V rows
+    (m_j . rho); a witness that also beats the rest is returned, else the best-priced rows join S (each strictly
+    lowers |rho|) and NNLS runs again. Returns ("alpha", idx, weights) | ("witness", y) | None (no positive
+    price left, or max_rounds: the caller falls back to the LP)."""
     from scipy.optimize import nnls
 
-    lam = float(np.linalg.norm(Z[k])) + 1.0
-    M = np.vstack([Z[S].T, np.full(len(S), lam)])
-    y = np.append(Z[k], lam)
-    try:
-        a, rnorm = nnls(M, y, maxiter=20 * M.shape[1])
-    except RuntimeError:
-        return None
-    if rnorm > 1e-9 * lam or a.sum() <= 0:
-        return None
-    return S, a
+    V, r = Z.shape
+    S = _initial_rows(k, Z, bb, x0, n_top, rng, n_random)
+    zk = Z[k]
+    lam = float(np.linalg.norm(zk)) + 1.0
+    has_b = bb is not None
+    sb = 1.0 / (float(bb.std()) or 1.0) if has_b else 0.0
+    db = float(np.abs(bb[k] - bb).max()) if has_b else 0.0
+    for rnd in range(max_rounds):
+        n = len(S)
+        M = np.zeros((r + 1 + has_b, n + has_b))
+        M[:r, :n] = Z[S].T
+        M[-1, :n] = lam
+        y = np.empty(M.shape[0])
+        y[:r], y[-1] = zk, lam
+        if has_b:
+            M[r, :n], M[r, n] = sb * bb[S], -sb
+            y[r] = sb * bb[k]
+        try:
+            a, rnorm = nnls(M, y, maxiter=50 * M.shape[1])
+        except RuntimeError:  # iteration limit (rare): let the LP decide
+            return None
+        check_finite(subject, f"NNLS solution for token {k}", np.append(a, rnorm))
+        if stats is not None:
+            stats["nnls_solves"] = stats.get("nnls_solves", 0) + 1
+            stats["nnls_rows_max"] = max(stats.get("nnls_rows_max", 0), n)
+        if rnorm <= 1e-9 * lam:
+            return ("alpha", S.copy(), a[:n])
+        rho = y - M @ a
+        rz, rb = rho[:r], (rho[r] if has_b else 0.0)
+        nr2 = float(rho @ rho)
+        if has_b:
+            s = sb * rb
+            if s <= 1e-12 * float(np.linalg.norm(rz)):  # rho_b = 0: scale rho_z until it outweighs the bias
+                s = nr2 / (2 * db + 1e-300)
+            x = rz / s
+            m = (zk @ x + bb[k]) - (Z @ x + bb)
+        else:
+            x = rz
+            m = zk @ x - Z @ x
+        m[k] = np.inf
+        if m.min() > 0:
+            return ("witness", x)
+        price = Z @ rz + lam * rho[-1]
+        if has_b:
+            price += sb * rb * bb
+        price[k] = -np.inf
+        price[S] = -np.inf
+        pos = np.flatnonzero(price > 1e-12 * nr2)
+        if pos.size == 0:
+            return None
+        S = np.concatenate([S, pos[np.argsort(-price[pos])[:n_add]]])
+    return None
 
 
 def _tolerant_lp(k, Z, bb, subject="head"):
@@ -619,32 +670,37 @@ def _accept_alpha(W, b, k, idx, w, stage, cert_tol, subject):
     return (pol[0].astype(np.int64), pol[1]) if ok else None
 
 
-def _accept_witness(W, b, T, k, y, stage, subject):
+def _accept_witness(W, b, T, k, y, stage, subject, wabs=None):
     """x = T y if its float64 margin beats the rounding bound (a proven witness), else None."""
     x = T @ y
-    margin = _witness_margin(W, b, k, x)
+    margin = _witness_margin(W, b, k, x, wabs)
     check_finite(subject, f"{stage} witness margin of token {k}", margin)
     return x if margin > 0 else None
 
 
-def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subject="head"):
-    """One token the cheap stages left: NNLS on the top rivals + 3r random rows (then twice as many), else the
-    constraint-generation LP from x0. Returns ("alpha", idx, weights, stage) | ("witness", x, stage) | None,
-    every certificate already checked. ``stats`` collects the LP counters; ``rng`` draws the random rows."""
+def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subject="head", wabs=None):
+    """One token the cheap stages left: NNLS column generation (:func:`_nnls_colgen`) from the top r/2 rivals at
+    x_k + 2r random rows, growing by r rows a round, else the constraint-generation LP from x0. Returns
+    ("alpha", idx, weights, stage) | ("witness", x, stage) | None, every certificate already checked (float64,
+    original coordinates). ``stats`` collects the counters; ``rng`` draws the random rows."""
     r = Z.shape[1]
-    for mult in (1, 2):  # NNLS on the top rivals + 3r random rows, then on twice as many
-        S0 = _initial_rows(k, Z, bb, Z[k], mult * max(r, 32), rng, n_random=mult * max(3 * r, 96))
-        cert = _nnls_token(k, Z, bb, S0)
-        if cert is not None:
-            acc = _accept_alpha(W, b, k, cert[0], cert[1], "nnls", cert_tol, subject)
+    out = _nnls_colgen(k, Z, bb, Z[k], rng, max(r // 2, 32), max(2 * r, 96), max(r, 32), stats=stats,
+                       subject=subject)
+    if out is not None:
+        if out[0] == "alpha":
+            acc = _accept_alpha(W, b, k, out[1], out[2], "nnls", cert_tol, subject)
             if acc is not None:
                 return ("alpha", acc[0], acc[1], "nnls")
+        else:
+            x = _accept_witness(W, b, T, k, out[1], "nnls", subject, wabs)
+            if x is not None:
+                return ("witness", x, "nnls")
     out = _lp_token(k, Z, bb, x0, rows, rng, stats=stats, seed_rows=np.fromiter(rivals, dtype=np.int64),
                     subject=subject)
     if out is None:
         return None
     if out[0] == "witness":
-        x = _accept_witness(W, b, T, k, out[1], "lp", subject)
+        x = _accept_witness(W, b, T, k, out[1], "lp", subject, wabs)
         return None if x is None else ("witness", x, "lp")
     acc = _accept_alpha(W, b, k, out[1], out[2], "lp", cert_tol, subject)
     return None if acc is None else ("alpha", acc[0], acc[1], "lp")
@@ -704,8 +760,10 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             stages[stage] += 1
         return acc is not None
 
+    wabs = float(np.abs(W).sum(axis=1).max())
+
     def take_witness(k, y, stage):
-        x = _accept_witness(W, b, T, k, y, stage, subject)
+        x = _accept_witness(W, b, T, k, y, stage, subject, wabs)
         if x is not None:
             kind[k] = 1
             explicit[k] = x
@@ -749,10 +807,16 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             todo = np.flatnonzero(~ok)
             lap("self_witness")
             if todo.size and r > 3 and patience > 0:
-                found, last, rivals = _braid(Z, bb, todo, patience, dev, 256, progress)
+                found, last, rivals = _braid(Z, bb, todo, patience, dev, 512, progress)
                 x_last = dict(zip(todo.tolist(), last))
-                for k, y in found.items():
-                    take_witness(k, y, "reflection")
+                if found:  # the reflection's witnesses, re-checked in float64 on (W, b) in batched GEMMs
+                    fk = np.fromiter(found, dtype=np.int64, count=len(found))
+                    FX = T @ np.stack([found[int(k)] for k in fk], axis=1)
+                    marg = _witness_margins(W, b, fk, FX, wabs)
+                    check_finite(subject, "reflection witness margins", marg)
+                    for j in np.flatnonzero(marg > 0).tolist():
+                        kind[fk[j]], explicit[int(fk[j])] = 1, FX[:, j].copy()
+                    stages["reflection"] += int((marg > 0).sum())
                 todo = np.flatnonzero(kind < 0)
             lap("reflection")
         if "x_last" not in locals():
@@ -760,13 +824,14 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         rows = lp_rows or max(2 * r, 64)
         rng = np.random.default_rng(seed)
         stages.update(lp_solves=0, lp_rows_max=0)
-        stages.update(nnls=0)
+        stages.update(nnls=0, nnls_solves=0, nnls_rows_max=0)
         if hard_tokens is not None:  # elsewhere (a Dask cluster), chunk by chunk, with the same _hard_token
             outs = hard_tokens(todo, W, b, Z, bb, T, x_last, rivals, rows, seed, cert_tol, stages, subject)
         else:
             outs = ((k, _hard_token(k, W, b, Z, bb, T, x_last.get(k, Z[k]).copy(), rivals.get(k, ()), rows, rng,
-                                    cert_tol, stages, subject)) for k in _progress(todo.tolist(), len(todo), "LP",
-                                                                                     progress))
+                                    cert_tol, stages, subject, wabs)) for k in _progress(todo.tolist(), len(todo),
+                                                                                     "hard tokens", progress,
+                                                                                     unit="token", rate=True))
         for k, out in outs:
             if out is None:
                 continue
@@ -796,15 +861,34 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         dtype=str(tdtype).replace("torch.", ""), device=str(dev), certificates=certs)
 
 
-def _witness_margin(W, b, k, x) -> float:
-    """Float64 margin of witness x minus its rounding bound (> 0 means z_k > z_i for all i, proven)."""
-    z = W @ x + (b if b is not None else 0.0)
-    zk = z[k]
-    z[k] = -np.inf
+def _witness_margins(W, b, ks, X, wabs: float | None = None, block: int = 512) -> np.ndarray:
+    """Float64 margins of witnesses X[:, j] for tokens ks[j] minus their rounding bound (> 0 means
+    z_k > z_i for all i, proven), in blocks of columns (one GEMM each). ``wabs`` = max_i ||w_i||_1 (computed
+    when not given)."""
+    ks = np.asarray(ks, dtype=np.int64)
+    X = np.asarray(X, dtype=np.float64).reshape(W.shape[1], -1)
+    if wabs is None:
+        wabs = float(np.abs(W).sum(axis=1).max())
+    babs = float(np.abs(b).max()) if b is not None else 0.0
     u = np.finfo(np.float64).eps / 2
     d = W.shape[1]
-    bound = 4 * (d + 2) * u * (np.abs(W).sum(axis=1).max() * np.abs(x).max() + (np.abs(b).max() if b is not None else 0))
-    return float(zk - z.max() - 2 * bound)
+    out = np.empty(len(ks))
+    for s in range(0, len(ks), block):
+        kb, Xb = ks[s:s + block], X[:, s:s + block]
+        Lg = W @ Xb
+        if b is not None:
+            Lg += b[:, None]
+        cols = np.arange(len(kb))
+        zk = Lg[kb, cols].copy()
+        Lg[kb, cols] = -np.inf
+        bound = 4 * (d + 2) * u * (wabs * np.abs(Xb).max(axis=0) + babs)
+        out[s:s + block] = zk - Lg.max(axis=0) - 2 * bound
+    return out
+
+
+def _witness_margin(W, b, k, x, wabs: float | None = None) -> float:
+    """:func:`_witness_margins` for one token."""
+    return float(_witness_margins(W, b, [k], np.asarray(x)[:, None], wabs)[0])
 
 
 # -- verification ----------------------------------------------------------------------------------------
@@ -915,9 +999,13 @@ def gaussian_head(V: int, d: int, *, bias: bool = False, seed: int = 0, dtype=np
 
 
 def trained_like_head(V: int, d: int, *, n_planted: int = 20, bias: bool = False, seed: int = 0,
-                      dtype=np.float32):
+                      dtype=np.float32, rescued: int = 0):
     """W = mu + s_i u_i: u_i ~ N(0, diag(1/(1+j))) normalised, s_i log-normal (sigma 0.35), ||mu|| ~ 0.3 sqrt(d);
-    plus rows planted strictly inside the hull: p = 0.8 mean(3 rows) + 0.2 centroid(others)."""
+    plus rows planted strictly inside the hull: p = 0.8 mean(3 rows) + 0.2 centroid(others).
+    With a bias (N(0, 0.1^2)) the planted rows get the lowest bias, so they stay unargmaxable, except
+    ``rescued`` of them, which get a bias near the top (the 99.9 % quantile plus a jitter): whether the bias
+    rescues them is not known in advance (the certificates decide), and they are the hard tokens with a bias.
+    Returns (W, b, planted): ``planted`` lists the rows that must be unargmaxable (the rescued ones excluded)."""
     rng = np.random.default_rng(seed)
     U = rng.standard_normal((V, d)) / np.sqrt(1.0 + np.arange(d))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
@@ -933,7 +1021,16 @@ def trained_like_head(V: int, d: int, *, n_planted: int = 20, bias: bool = False
         W[p] = 0.8 * W[src].mean(axis=0) + 0.2 * centroid
     b = rng.standard_normal(V) * 0.1 if bias else None
     if bias:  # a bias must not rescue the planted rows: give them the lowest bias
+        top = float(np.quantile(b, 0.999))
         b[planted] = b.min() - 1.0
+        if rescued:
+            if not 0 <= rescued <= n_planted:
+                raise InputError(f"rescued={rescued}: must be between 0 and n_planted={n_planted}")
+            lift = planted[:rescued]
+            b[lift] = top + 0.05 * rng.random(rescued)
+            planted = planted[rescued:]
+    elif rescued:
+        raise InputError("rescued: only meaningful with bias=True")
     return W.astype(dtype), (b.astype(dtype) if b is not None else None), planted
 
 

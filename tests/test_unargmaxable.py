@@ -273,9 +273,40 @@ def test_non_finite_lp_solution_diverges(monkeypatch):
         return res
 
     monkeypatch.setattr(scipy.optimize, "linprog", nan_linprog)
+    monkeypatch.setattr(U, "_nnls_colgen", lambda *a, **k: None)  # the LP fallback is what is tested here
     W, _ = U.gaussian_head(50, 3, seed=2)
     with pytest.raises(Diverged, match="LP solution for token"):
         U.detect(W, method="lp", patience=0)
+
+
+def test_non_finite_nnls_solution_diverges(monkeypatch):
+    import scipy.optimize
+
+    real = scipy.optimize.nnls
+
+    def nan_nnls(*args, **kwargs):
+        a, rn = real(*args, **kwargs)
+        return np.full_like(a, np.nan), rn
+
+    monkeypatch.setattr(scipy.optimize, "nnls", nan_nnls)
+    W, _ = U.gaussian_head(50, 3, seed=2)
+    with pytest.raises(Diverged, match="NNLS solution for token"):
+        U.detect(W, method="lp", patience=0)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_hard_tokens_by_nnls_column_generation(bias, monkeypatch):
+    """Planted interior rows (and, with a bias, rows the bias may rescue) are settled by the NNLS column
+    generation, with no LP; every certificate verifies, and the planted rows are found."""
+    W, b, planted = U.trained_like_head(3000, 24, n_planted=12, bias=bias, seed=5, rescued=6 if bias else 0)
+    r = U.detect(W, b, seed=0)
+    assert r.certified and U.verify(r, W, b).ok
+    assert set(planted.tolist()) <= set(r.unargmaxable)
+    assert r.stages["nnls"] >= len(planted) and r.stages["lp_solves"] == 0, r.stages
+    # the constraint-generation LP alone (the column generation switched off) finds the same set
+    monkeypatch.setattr(U, "_nnls_colgen", lambda *a, **k: None)
+    r_lp = U.detect(W, b, seed=0)
+    assert r_lp.certified and r_lp.stages["nnls"] == 0 and r_lp.unargmaxable == r.unargmaxable
 
 
 def test_cli_reports_divergence_in_one_line(tmp_path, capsys):

@@ -94,14 +94,15 @@ def _hard_chunk(ctx, ks, x0s, rivals, rows, seed, chunk, cert_tol, subject):
     W, b, Z, bb, T = ctx
     rng = np.random.default_rng((int(seed), int(chunk)))
     stats = {"lp_solves": 0, "lp_rows_max": 0}
-    outs = [(int(k), _hard_token(int(k), W, b, Z, bb, T, x0, rv, rows, rng, cert_tol, stats, subject))
+    wabs = float(np.abs(W).sum(axis=1).max())
+    outs = [(int(k), _hard_token(int(k), W, b, Z, bb, T, x0, rv, rows, rng, cert_tol, stats, subject, wabs))
             for k, x0, rv in zip(ks, x0s, rivals)]
     return outs, stats
 
 
 def _merge_stats(into: dict, part: dict) -> None:
     for key, v in part.items():
-        if key == "lp_rows_max":
+        if key in ("lp_rows_max", "nnls_rows_max"):
             into[key] = max(into.get(key, 0), v)
         elif key == "lp_stalled_min_margin":
             into[key] = min(into.get(key, math.inf), v)
