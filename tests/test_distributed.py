@@ -216,6 +216,19 @@ def test_cli_scheduler_path(client, tmp_path, capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["unargmaxable"] == list(U.detect(W, b, block=64).unargmaxable)
 
 
+def test_a_scheduler_address_gives_the_in_process_cells(client, in_process, tmp_path, capsys):
+    """--scheduler tcp://host:port (the module's running scheduler, reached by its address as a user's cluster
+    would be, no monkeypatching) gives the same cells as the in-process run."""
+    address = client.scheduler.address
+    assert address.startswith("tcp://")
+    argv = ["bench", "--only", "alibi", "--probe", "norm-invariance", "--out", str(tmp_path / "o"), "--no-cache",
+            "--scheduler", address, "--json", "--quiet"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    ref = in_process.cell("alibi", "norm-invariance")
+    assert [(c["outcome"], c["verdict"]) for c in data["cells"]] == [(ref.outcome, ref.verdict)]
+
+
 # -- one-line errors -------------------------------------------------------------------------------------------
 def _one_line(capsys, argv, *needles):
     code = main(argv)

@@ -51,6 +51,20 @@ def test_progress_off_a_terminal_writes_one_line_per_interval(monkeypatch):
     assert "done" in lines[-1] and bar.lines_written == 3
 
 
+def test_progress_with_rate_says_what_is_left_and_the_seconds_per_unit(monkeypatch):
+    """The hard-token stage of the unargmaxable detector logs tokens done / left and s/token off a terminal."""
+    clock = _Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    out = io.StringIO()
+    with progress.progress(8, "hard tokens", unit="token", stream=out, interval=5.0, rate=True) as bar:
+        for i in range(8):
+            clock.t += 2.5
+            bar.update(1)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("hard tokens: 2/8 token (25%), 6 left, 2.50 s/token"), lines
+    assert lines[-1].startswith("hard tokens: 8/8 token (100%), 0 left, 2.50 s/token, done"), lines
+
+
 def test_progress_is_silent_for_short_work_and_when_disabled(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(progress.time, "monotonic", clock)

@@ -298,7 +298,7 @@ def test_non_finite_nnls_solution_diverges(monkeypatch):
 def test_hard_tokens_by_nnls_column_generation(bias, monkeypatch):
     """Planted interior rows (and, with a bias, rows the bias may rescue) are settled by the NNLS column
     generation, with no LP; every certificate verifies, and the planted rows are found."""
-    W, b, planted = U.trained_like_head(3000, 24, n_planted=12, bias=bias, seed=5, rescued=6 if bias else 0)
+    W, b, planted = U.trained_like_head(1200, 12, n_planted=8, bias=bias, seed=5, rescued=4 if bias else 0)
     r = U.detect(W, b, seed=0)
     assert r.certified and U.verify(r, W, b).ok
     assert set(planted.tolist()) <= set(r.unargmaxable)
