@@ -648,12 +648,28 @@ def _polish_alpha(W, k, idx, w):
     return idx, w
 
 
+_SCALES: list = [None]  # (weakref to W, weakref to b or None, scale_w, scale_b): one head at a time
+
+
+def _scales(W, b) -> tuple[float, float]:
+    """max |W - mean| and max |b - mean| (the scales of the certificate residuals), computed once per head:
+    recomputing them per token was an O(V d) pass per hard token."""
+    import weakref
+
+    c = _SCALES[0]
+    if c is not None and c[0]() is W and (c[1] is None and b is None or c[1] is not None and c[1]() is b):
+        return c[2], c[3]
+    sw = max(float(np.abs(W - W.mean(0)).max()), 1e-300)
+    sbv = max(float(np.abs(b - b.mean()).max()), 1e-300) if b is not None else 1.0
+    _SCALES[0] = (weakref.ref(W), None if b is None else weakref.ref(b), sw, sbv)
+    return sw, sbv
+
+
 def _alpha_ok(W, b, k, idx, w, tol):
-    scale_w = max(float(np.abs(W - W.mean(0)).max()), 1e-300)
+    scale_w, scale_b = _scales(W, b)
     res = float(np.abs(W[idx].T @ w - W[k]).max()) / scale_w
     gap = 0.0
     if b is not None:
-        scale_b = max(float(np.abs(b - b.mean()).max()), 1e-300)
         gap = float(w @ b[idx] - b[k]) / scale_b
     ok = (w.min() >= 0) and abs(w.sum() - 1) <= 1e-9 and (k not in set(idx.tolist())) and res <= tol and gap >= -tol
     return ok, res, gap
