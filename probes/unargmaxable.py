@@ -891,15 +891,21 @@ def _witness_margins(W, b, ks, X, wabs: float | None = None, block: int = 512) -
     out = np.empty(len(ks))
     for s in range(0, len(ks), block):
         kb, Xb = ks[s:s + block], X[:, s:s + block]
-        Lg = W @ Xb
-        if b is not None:
-            Lg += b[:, None]
-        cols = np.arange(len(kb))
-        zk = Lg[kb, cols].copy()
-        Lg[kb, cols] = -np.inf
+        zk, rival = _own_and_rival_logits(W, b, kb, Xb)
         bound = 4 * (d + 2) * u * (wabs * np.abs(Xb).max(axis=0) + babs)
-        out[s:s + block] = zk - Lg.max(axis=0) - 2 * bound
+        out[s:s + block] = zk - rival - 2 * bound
     return out
+
+
+def _own_and_rival_logits(W, b, ks, X):
+    """Float64 logits at witnesses X[:, j]: token ks[j]'s own and the largest of the others'."""
+    Lg = W @ X
+    if b is not None:
+        Lg += b[:, None]
+    cols = np.arange(len(ks))
+    own = Lg[ks, cols].copy()
+    Lg[ks, cols] = -np.inf
+    return own, Lg.max(axis=0)
 
 
 def _witness_margin(W, b, k, x, wabs: float | None = None) -> float:
@@ -933,13 +939,8 @@ def verify(result: UnargmaxableResult, W, b=None, *, sample: int | None = None, 
         ks = wit[s:s + block]
         X = np.stack([c.witness(int(k)) for k in ks], axis=1)  # d x B
         check_finite(subject, f"witnesses of tokens {int(ks[0])}..{int(ks[-1])}", X)
-        Lg = W @ X
-        if b is not None:
-            Lg += b[:, None]
-        cols = np.arange(len(ks))
-        selfv = Lg[ks, cols].copy()
-        Lg[ks, cols] = -np.inf
-        marg = selfv - Lg.max(axis=0)
+        selfv, rival = _own_and_rival_logits(W, b, ks, X)
+        marg = selfv - rival
         bound = 8 * (d + 2) * u * (wabs * np.abs(X).max(axis=0) + babs)
         check_finite(subject, f"witness margins of tokens {int(ks[0])}..{int(ks[-1])}", np.stack([marg, bound]))
         bad = marg <= bound
