@@ -379,6 +379,77 @@ def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
     take = gt | (eq & (eq.cumsum(1) <= need))
     return take.nonzero()[:, 1].reshape(len(s), k)
 
+def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias, screen: torch.Tensor,
+              tol: torch.Tensor, budget: int = 2 ** 24):
+    """The float64 top-k of query ``rows`` over all keys: (indices, scores, tied), as :func:`knn` defines them.
+
+    ``kth``: a float64 score that k keys reach (the k-th re-scored candidate); ``screen``: a bound on
+    twice the float64 rounding of the GEMM screen plus that of :meth:`Space.exact`; ``tol``: the
+    row's full rounding bound. Euclidean without a key bias: a key in the top k lies within
+    D = √(−kth + 2·tol) of the query, so |‖y − c‖ − ‖q − c‖| ≤ D (triangle inequality) and only the
+    keys in that norm shell (sorted once by norm) are screened. The screen is one float64 GEMM
+    (centred data) per chunk of rows; a key survives when its screen score is within ``screen`` of
+    the row's k-th screen score, so every key of the exact top k, or tied with its k-th, survives,
+    and the survivors are scored by :meth:`Space.exact` (the kernel of the re-scored rows: duplicate
+    keys get bit-identical scores) and ordered by (score descending, index ascending).
+    """
+    nk, d = len(space.keys_x), space.keys_x.shape[1]
+    shell = space.metric == "euclidean" and bias is None
+    if shell:
+        key_order = space.key_norms.argsort()
+        sorted_norms = space.key_norms[key_order]
+        qn = space.query_norms[rows]
+        D = (((-kth).clamp_min(0) + 2 * tol).sqrt()) * (1 + 1e-9) + 1e-9 * (1 + qn)
+        lo = torch.searchsorted(sorted_norms, qn - D)
+        hi = torch.searchsorted(sorted_norms, qn + D, right=True)
+        order = qn.argsort()                        # rows of similar norm share a window
+    else:
+        order = torch.arange(len(rows))
+    out_i = torch.empty((len(rows), k), dtype=torch.int64)
+    out_s = torch.empty((len(rows), k), dtype=torch.float64)
+    tied = torch.zeros(len(rows), dtype=torch.bool)
+    b0 = 0
+    while b0 < len(rows):
+        sel = order[b0:b0 + 256]
+        if shell:
+            w0, w1 = int(lo[sel].min()), int(hi[sel].max())
+            keys = key_order[w0:w1]
+        else:
+            keys = torch.arange(nk)
+        per = max(1, min(len(sel), budget // max(1, len(keys))))
+        sel = sel[:per]
+        b0 += len(sel)
+        r = rows[sel]
+        Q = space._centred(space.queries_x[r])
+        s = torch.cat([Q @ space._centred(space.keys_x[keys[j:j + space._CHUNK]]).T
+                       for j in range(0, len(keys), space._CHUNK)], 1)
+        s = space.alpha * s - space.beta64[keys].unsqueeze(0) - space.pass_offset[r].unsqueeze(1)
+        if bias is not None:
+            s = s - bias[keys].unsqueeze(0)
+        if space.self_mode:
+            s[keys.unsqueeze(0) == r.unsqueeze(1)] = -math.inf
+        gk = s.topk(k, dim=1).values[:, -1]
+        keep = s >= (gk - screen[sel]).unsqueeze(1)
+        del s
+        hit = keep.nonzero()
+        counts = keep.sum(1)
+        m = int(counts.max())
+        pos = torch.arange(len(hit)) - (counts.cumsum(0) - counts).repeat_interleave(counts)
+        cand = torch.full((len(sel), m), -1, dtype=torch.int64)
+        cand[hit[:, 0], pos] = keys[hit[:, 1]]
+        pad = cand < 0
+        s64 = torch.empty((len(sel), m), dtype=torch.float64)
+        step = max(1, budget // 4 // max(1, m * d))
+        for j in range(0, len(sel), step):
+            s64[j:j + step] = space.exact(r[j:j + step], cand[j:j + step].clamp_min(0), bias)
+        s64[pad] = -math.inf
+        cand[pad] = nk                               # pads sort after every key
+        ss, si = _order_exact(s64, cand)
+        out_i[sel], out_s[sel] = si[:, :k], ss[:, :k]
+        if m > k:
+            tied[sel] = ss[:, k - 1] == ss[:, k]
+    return out_i, out_s, tied
+
 
 def _identity(G, *_):
     """The pass score of the plain k-NN: the GEMM itself."""
@@ -443,18 +514,27 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
     qn, kn_max = sp_.query_norms, sp_.key_norm_max
     key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
-    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    tol = tol_pass = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    sv, so = _order_exact(cand_v, cand_i)
+    if sp_.metric == "euclidean" and bias64 is None:
+        # per row, only keys of norm ≤ R = ‖q − c‖ + D can matter, D bounding the exact distance of the
+        # k best pass candidates (a farther key is farther than k keys: triangle inequality), so the
+        # bound (d + 6)·u·(‖q − c‖ + ‖y − c‖)² needs ‖y − c‖ ≤ min(R, max norm), not the max norm: with
+        # a heavy-tailed norm spread (trained embeddings) the max norm makes tol large for every row
+        kq = sp_.key_norms[so[:, :k]]
+        D2 = (-sv[:, :k] + (d + 6) * u * (qn.unsqueeze(1) + kq) ** 2).amax(1).clamp_min(0)
+        R = ((qn + D2.sqrt()) * (1 + 1e-9)).clamp_max(kn_max)
+        tol = tol_pass = torch.minimum(tol_pass, (d + 6) * u * (qn + R) ** 2)
     # plus the float64 re-score's own rounding (it works on the uncentred data)
     raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
     tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
     check_finite(subject, "rounding bound of the k-NN pass", tol)
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
-    bad_rows = []
+    bad_rows, bad_kth = [], []
     chunk = max(1, min(nq, 2 ** 21 // max(1, width * d)))
     # (1) a row whose pass gap between the k-th and (k+1)-th candidate exceeds 2·tol has the
     #     exact top-k set already (scores kept at pass precision, order by (score, index))
-    sv, so = _order_exact(cand_v, cand_i)
     clear = (sv[:, k - 1] - sv[:, k] > 2 * tol) if width > k else torch.ones(nq, dtype=torch.bool)
     out_i[clear], out_s[clear] = so[clear, :k], sv[clear, :k]
     # (2) the others: re-score the candidates in float64; certified when the k-th exact score
@@ -472,20 +552,21 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
             tied[rows] = ss[:, k - 1] == ss[:, k]
         if width < avail:
             edge = cand_v[rows].min(dim=1).values + tol[rows]
-            bad_rows.extend(rows[ss[:, k - 1] <= edge].tolist())
-    # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
-    rb = max(1, min(256, 2 ** 24 // max(1, nk)))
-    for b0 in range(0, len(bad_rows), rb):
-        rows = torch.tensor(bad_rows[b0:b0 + rb], dtype=torch.int64)
-        s64 = sp_.exact_all(rows, bias64)
-        if sp_.self_mode:
-            s64[torch.arange(len(rows)), rows] = -math.inf
-        sel = _select_topk(s64, k)
-        ss, si = _order_exact(s64.gather(1, sel), sel)
-        out_i[rows], out_s[rows] = si, ss
-        if avail > k:  # the best score left outside the list: a tie with the k-th is decided by index
-            rest = s64.scatter(1, sel, -math.inf).max(dim=1).values
-            tied[rows] = ss[:, k - 1] == rest
+            bad = ss[:, k - 1] <= edge
+            bad_rows.extend(rows[bad].tolist())
+            bad_kth.append(ss[bad, k - 1])
+    # (3) uncertified rows against all keys in float64: a float64 GEMM screen of the keys that can reach
+    #     the row's top k (euclidean: only the norm shell the triangle inequality leaves), then the exact
+    #     scores of the survivors
+    if bad_rows:
+        rows = torch.tensor(bad_rows, dtype=torch.int64)
+        kth = torch.cat(bad_kth)
+        u64 = 2.0 ** -53
+        screen = 2 * ((d + 6) * u64 * (sp_.alpha * qn[rows] * kn_max + sp_.pass_offset[rows].abs() + key_terms) +
+                      (tol[rows] - tol_pass[rows]))
+        fb_i, fb_s, fb_tied = _fallback(sp_, rows, kth, k, bias64, screen, tol[rows])
+        out_i[rows], out_s[rows] = fb_i, fb_s
+        tied[rows] = fb_tied
     check_finite(subject, "float64 k-NN scores", out_s)
     return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows), int(tied.sum()))
 
