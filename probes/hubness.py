@@ -14,12 +14,15 @@ each block pair once, used for rows and columns), so memory is O(block² + n·k)
 
 **Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
 candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
-bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
+bound on the pass's rounding (euclidean: per row, over the keys that can reach its top k, whose
+norms the triangle inequality bounds by ‖q‖ + the k-th candidate's distance): (1) a row whose k-th and (k+1)-th pass scores differ by more
 than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
 float64 from the original data and sorted by (score descending, index ascending), and the
 row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
 non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
-duplicates) are recomputed against all keys in float64. Result: the float64 top-k set with
+near-duplicates) are recomputed against all keys in float64: a float64 GEMM screen (euclidean: of
+the norm shell the triangle inequality leaves), then the exact scores of the keys within its
+rounding of the k-th. Result: the float64 top-k set with
 ties at the k-th place broken by the lower index, so duplicate points are handled
 deterministically (the order *within* a row's top k is by pass score for rows of kind (1)).
 
@@ -62,7 +65,7 @@ from probes.result import Result
 th = lazy_import("theory.hubness")
 
 __all__ = ["METRICS", "VERDICTS", "KNN", "HubnessResult", "knn", "k_occurrence", "measures",
-           "limit_law", "null_law", "estimate_w", "probe", "synthetic", "load_matrix",
+           "limit_law", "null_law", "estimate_w", "probe", "synthetic", "hub_heavy", "load_matrix",
            "write_plot", "REDUCTIONS"]
 
 VERDICTS = ("null-like", "hubness", "near-limit")
@@ -404,8 +407,40 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         seconds=time.perf_counter() - t0)
 
 
+def hub_heavy(n: int, d: int, seed: int = 0, *, clusters: int = 6, cluster_fraction: float = 0.1,
+              cluster_spread=(0.3, 3e-4), norm_sigma: float = 0.4, core: int = 8, core_scale: float = 0.05,
+              dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """An (n, d) matrix whose euclidean N_k is as skewed as trained word embeddings (skewness > 50).
+
+    Three parts, rows shuffled: a bulk of N(0, I) directions times a log-normal norm factor
+    exp(``norm_sigma``·ε) (the heavy-tailed norm spread of embedding rows); ``clusters`` dense clusters
+    (``cluster_fraction`` of the rows, centres N(0, I), points centre + spread_c·bulk row, the spreads
+    log-spaced over ``cluster_spread`` = (widest, densest): words with close neighbours of their own, and
+    near-duplicate rows whose distances float32 cannot resolve); and ``core`` rows shrunk by ``core_scale`` towards the origin
+    (rarely-updated rows near the centre, like BERT's unused tokens). The core rows are the nearest
+    neighbours of most bulk rows, so they are hubs with N_k of order n; most other rows are antihubs.
+    Drawn in float64 from ``seed`` (bit-identical for a seed), then cast to ``dtype`` on ``device``.
+    """
+    if n < core + clusters or d < 1:
+        raise InputError(f"hub_heavy: n = {n}, d = {d}: need n ≥ core + clusters = {core + clusters} and d ≥ 1")
+    g = torch.Generator().manual_seed(int(seed))
+    f64 = torch.float64
+    x = torch.randn(n, d, generator=g, dtype=f64) * torch.exp(norm_sigma * torch.randn(n, 1, generator=g, dtype=f64))
+    nc = int(cluster_fraction * n)
+    label = torch.randint(0, clusters, (nc,), generator=g)
+    centres = torch.randn(clusters, d, generator=g, dtype=f64)
+    hi, lo = cluster_spread
+    spread = torch.logspace(math.log10(hi), math.log10(lo), clusters, dtype=f64)
+    x[:nc] = centres[label] + spread[label].unsqueeze(1) * x[:nc]
+    x[nc:nc + core] *= core_scale
+    return x[torch.randperm(n, generator=g)].to(device=device, dtype=dtype)
+
+
 def synthetic(distribution: str, n: int, d: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
-    """i.i.d. coordinates: ``uniform`` [0,1], ``normal``, ``laplace``, ``rademacher`` (±1)."""
+    """i.i.d. coordinates: ``uniform`` [0,1], ``normal``, ``laplace``, ``rademacher`` (±1); or
+    ``hub-heavy`` (:func:`hub_heavy` with its defaults: not i.i.d., skewness of N_k > 50)."""
+    if distribution == "hub-heavy":
+        return hub_heavy(n, d, seed, dtype=dtype)
     g = torch.Generator().manual_seed(int(seed))
     if distribution == "uniform":
         x = torch.rand(n, d, generator=g, dtype=torch.float64)
@@ -417,7 +452,7 @@ def synthetic(distribution: str, n: int, d: int, seed: int = 0, dtype=torch.floa
     elif distribution == "rademacher":
         x = torch.randint(0, 2, (n, d), generator=g).to(torch.float64) * 2 - 1
     else:
-        raise InputError(f"distribution {distribution!r}: choose uniform, normal, laplace or rademacher")
+        raise InputError(f"distribution {distribution!r}: choose uniform, normal, laplace, rademacher or hub-heavy")
     return x.to(dtype)
 
 

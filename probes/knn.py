@@ -12,12 +12,15 @@ each block pair once, used for rows and columns), so memory is O(block² + n·k)
 
 **Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
 candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
-bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
+bound on the pass's rounding (euclidean: per row, over the keys that can reach its top k, whose
+norms the triangle inequality bounds by ‖q‖ + the k-th candidate's distance): (1) a row whose k-th and (k+1)-th pass scores differ by more
 than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
 float64 from the original data and sorted by (score descending, index ascending), and the
 row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
 non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
-duplicates) are recomputed against all keys in float64. Result: the float64 top-k set with
+near-duplicates) are recomputed against all keys in float64: a float64 GEMM screen (euclidean: of
+the norm shell the triangle inequality leaves), then the exact scores of the keys within its
+rounding of the k-th. Result: the float64 top-k set with
 ties at the k-th place broken by the lower index, so duplicate points are handled
 deterministically (the order *within* a row's top k is by pass score for rows of kind (1)).
 
@@ -325,10 +328,50 @@ def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool, 
         order = hit[:, 1].argsort(stable=True)
         i, j = hit[order, 0], hit[order, 1]
         _merge_sparse(state_v, state_i, j + c0, i + r0, S[i, j], width)
+    elif S.shape[1] % _SEG == 0 and S.is_contiguous():
+        i, j, v = _row_hits(S, thr)
+        _merge_sparse(state_v, state_i, i + r0, j + c0, v, width)
     else:
         hit = sparse_nonzero(torch.gt(S, thr.unsqueeze(1), out=mask))
         i, j = hit[:, 0], hit[:, 1]
         _merge_sparse(state_v, state_i, i + r0, j + c0, S[i, j], width)
+
+
+_SEG = 64
+
+
+def _row_hits(S: torch.Tensor, thr: torch.Tensor):
+    """(row, column, value) of the entries of S above their row's ``thr``, in row-major order.
+
+    Segment maxima first (one read of S, no mask written): only the few segments of ``_SEG``
+    entries whose maximum beats the threshold are gathered and compared entry by entry.
+    """
+    R, C = S.shape
+    V = S.view(R, C // _SEG, _SEG)
+    seg = (V.amax(2) > thr.unsqueeze(1)).nonzero()
+    blk = V[seg[:, 0], seg[:, 1]]
+    sub = (blk > thr[seg[:, 0]].unsqueeze(1)).nonzero()
+    at = seg[sub[:, 0]]
+    return at[:, 0], at[:, 1] * _SEG + sub[:, 1], blk[sub[:, 0], sub[:, 1]]
+
+
+class _serial:
+    """One intra-op thread inside the block (CPU): the update after each tile GEMM is some 30 small,
+    memory-bound ops; with two threads each is a parallel region, and on a shared machine (another job
+    on one of the cores) every region waits a scheduler slice for its second thread: measured on 2 cores,
+    a 20 000 × 384 scan took 8.8 s with the update on 2 threads, 5.3 s on 1 (the GEMMs keep every thread)."""
+
+    def __init__(self, device):
+        self.on = torch.device(device).type == "cpu"
+
+    def __enter__(self):
+        if self.on:
+            self.n = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.on:
+            torch.set_num_threads(self.n)
 
 
 def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
@@ -348,16 +391,18 @@ def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bo
     size = min(block, nq) * min(block, nk)
     g_buf = torch.empty(size, dtype=Q.dtype, device=dev)
     m_buf = torch.empty(size, dtype=torch.bool, device=dev)
+    serial = _serial(dev)
     with _progress_bar(len(pairs), desc, unit="blk", enabled=progress) as bar:
         for i0, i1, j0, j1 in pairs:
             G = torch.mm(Q[i0:i1], K[j0:j1].T, out=g_buf[:(i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0))
             S = score(G, i0, i1, j0, j1)
-            if symmetric and i0 == j0:
-                S.diagonal().fill_(-math.inf)
-            _update(state_v, state_i, S, i0, j0, width, False, m_buf)
-            if symmetric and i0 != j0:
-                C = score(G.T, j0, j1, i0, i1).T if transposed is None else transposed(S, i0, i1, j0, j1)
-                _update(state_v, state_i, C, i0, j0, width, True, m_buf)
+            with serial:
+                if symmetric and i0 == j0:
+                    S.diagonal().fill_(-math.inf)
+                _update(state_v, state_i, S, i0, j0, width, False, m_buf)
+                if symmetric and i0 != j0:
+                    C = score(G.T, j0, j1, i0, i1).T if transposed is None else transposed(S, i0, i1, j0, j1)
+                    _update(state_v, state_i, C, i0, j0, width, True, m_buf)
             bar.update(1)
     return state_v, state_i
 
@@ -378,6 +423,77 @@ def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
     need = k - gt.sum(1, keepdim=True)
     take = gt | (eq & (eq.cumsum(1) <= need))
     return take.nonzero()[:, 1].reshape(len(s), k)
+
+def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias, screen: torch.Tensor,
+              tol: torch.Tensor, budget: int = 2 ** 24):
+    """The float64 top-k of query ``rows`` over all keys: (indices, scores, tied), as :func:`knn` defines them.
+
+    ``kth``: a float64 score that k keys reach (the k-th re-scored candidate); ``screen``: a bound on
+    twice the float64 rounding of the GEMM screen plus that of :meth:`Space.exact`; ``tol``: the
+    row's full rounding bound. Euclidean without a key bias: a key in the top k lies within
+    D = √(−kth + 2·tol) of the query, so |‖y − c‖ − ‖q − c‖| ≤ D (triangle inequality) and only the
+    keys in that norm shell (sorted once by norm) are screened. The screen is one float64 GEMM
+    (centred data) per chunk of rows; a key survives when its screen score is within ``screen`` of
+    the row's k-th screen score, so every key of the exact top k, or tied with its k-th, survives,
+    and the survivors are scored by :meth:`Space.exact` (the kernel of the re-scored rows: duplicate
+    keys get bit-identical scores) and ordered by (score descending, index ascending).
+    """
+    nk, d = len(space.keys_x), space.keys_x.shape[1]
+    shell = space.metric == "euclidean" and bias is None
+    if shell:
+        key_order = space.key_norms.argsort()
+        sorted_norms = space.key_norms[key_order]
+        qn = space.query_norms[rows]
+        D = (((-kth).clamp_min(0) + 2 * tol).sqrt()) * (1 + 1e-9) + 1e-9 * (1 + qn)
+        lo = torch.searchsorted(sorted_norms, qn - D)
+        hi = torch.searchsorted(sorted_norms, qn + D, right=True)
+        order = qn.argsort()                        # rows of similar norm share a window
+    else:
+        order = torch.arange(len(rows))
+    out_i = torch.empty((len(rows), k), dtype=torch.int64)
+    out_s = torch.empty((len(rows), k), dtype=torch.float64)
+    tied = torch.zeros(len(rows), dtype=torch.bool)
+    b0 = 0
+    while b0 < len(rows):
+        sel = order[b0:b0 + 256]
+        if shell:
+            w0, w1 = int(lo[sel].min()), int(hi[sel].max())
+            keys = key_order[w0:w1]
+        else:
+            keys = torch.arange(nk)
+        per = max(1, min(len(sel), budget // max(1, len(keys))))
+        sel = sel[:per]
+        b0 += len(sel)
+        r = rows[sel]
+        Q = space._centred(space.queries_x[r])
+        s = torch.cat([Q @ space._centred(space.keys_x[keys[j:j + space._CHUNK]]).T
+                       for j in range(0, len(keys), space._CHUNK)], 1)
+        s = space.alpha * s - space.beta64[keys].unsqueeze(0) - space.pass_offset[r].unsqueeze(1)
+        if bias is not None:
+            s = s - bias[keys].unsqueeze(0)
+        if space.self_mode:
+            s[keys.unsqueeze(0) == r.unsqueeze(1)] = -math.inf
+        gk = s.topk(k, dim=1).values[:, -1]
+        keep = s >= (gk - screen[sel]).unsqueeze(1)
+        del s
+        hit = keep.nonzero()
+        counts = keep.sum(1)
+        m = int(counts.max())
+        pos = torch.arange(len(hit)) - (counts.cumsum(0) - counts).repeat_interleave(counts)
+        cand = torch.full((len(sel), m), -1, dtype=torch.int64)
+        cand[hit[:, 0], pos] = keys[hit[:, 1]]
+        pad = cand < 0
+        s64 = torch.empty((len(sel), m), dtype=torch.float64)
+        step = max(1, budget // 4 // max(1, m * d))
+        for j in range(0, len(sel), step):
+            s64[j:j + step] = space.exact(r[j:j + step], cand[j:j + step].clamp_min(0), bias)
+        s64[pad] = -math.inf
+        cand[pad] = nk                               # pads sort after every key
+        ss, si = _order_exact(s64, cand)
+        out_i[sel], out_s[sel] = si[:, :k], ss[:, :k]
+        if m > k:
+            tied[sel] = ss[:, k - 1] == ss[:, k]
+    return out_i, out_s, tied
 
 
 def _identity(G, *_):
@@ -434,6 +550,13 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
 
     cand_v, cand_i = (scan or scan_topk)(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed)
     del A, B
+    with _serial("cpu"):     # the certification is many small ops too (see _serial)
+        return _certify(sp_, cand_v, cand_i, k, width, avail, dt, bias64, subject)
+
+
+def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bias64, subject: str) -> KNN:
+    """The float64-certified top-k from the pass's top-``width`` candidates (see the module docstring)."""
+    nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
     cand_v, cand_i = cand_v.cpu().to(torch.float64), cand_i.cpu()
     check_finite(subject, f"k-NN pass scores ({str(dt).replace('torch.', '')})", cand_v,
                  "the pass overflowed; use dtype='float64' or rescale the data (every ranking is scale-invariant)")
@@ -443,18 +566,27 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
     qn, kn_max = sp_.query_norms, sp_.key_norm_max
     key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
-    tol = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    tol = tol_pass = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    sv, so = _order_exact(cand_v, cand_i)
+    if sp_.metric == "euclidean" and bias64 is None:
+        # per row, only keys of norm ≤ R = ‖q − c‖ + D can matter, D bounding the exact distance of the
+        # k best pass candidates (a farther key is farther than k keys: triangle inequality), so the
+        # bound (d + 6)·u·(‖q − c‖ + ‖y − c‖)² needs ‖y − c‖ ≤ min(R, max norm), not the max norm: with
+        # a heavy-tailed norm spread (trained embeddings) the max norm makes tol large for every row
+        kq = sp_.key_norms[so[:, :k]]
+        D2 = (-sv[:, :k] + (d + 6) * u * (qn.unsqueeze(1) + kq) ** 2).amax(1).clamp_min(0)
+        R = ((qn + D2.sqrt()) * (1 + 1e-9)).clamp_max(kn_max)
+        tol = tol_pass = torch.minimum(tol_pass, (d + 6) * u * (qn + R) ** 2)
     # plus the float64 re-score's own rounding (it works on the uncentred data)
     raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
     tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
     check_finite(subject, "rounding bound of the k-NN pass", tol)
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
-    bad_rows = []
+    bad_rows, bad_kth = [], []
     chunk = max(1, min(nq, 2 ** 21 // max(1, width * d)))
     # (1) a row whose pass gap between the k-th and (k+1)-th candidate exceeds 2·tol has the
     #     exact top-k set already (scores kept at pass precision, order by (score, index))
-    sv, so = _order_exact(cand_v, cand_i)
     clear = (sv[:, k - 1] - sv[:, k] > 2 * tol) if width > k else torch.ones(nq, dtype=torch.bool)
     out_i[clear], out_s[clear] = so[clear, :k], sv[clear, :k]
     # (2) the others: re-score the candidates in float64; certified when the k-th exact score
@@ -472,20 +604,21 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
             tied[rows] = ss[:, k - 1] == ss[:, k]
         if width < avail:
             edge = cand_v[rows].min(dim=1).values + tol[rows]
-            bad_rows.extend(rows[ss[:, k - 1] <= edge].tolist())
-    # full float64 recomputation for uncertified rows (batched, chunked over keys: bounded memory)
-    rb = max(1, min(256, 2 ** 24 // max(1, nk)))
-    for b0 in range(0, len(bad_rows), rb):
-        rows = torch.tensor(bad_rows[b0:b0 + rb], dtype=torch.int64)
-        s64 = sp_.exact_all(rows, bias64)
-        if sp_.self_mode:
-            s64[torch.arange(len(rows)), rows] = -math.inf
-        sel = _select_topk(s64, k)
-        ss, si = _order_exact(s64.gather(1, sel), sel)
-        out_i[rows], out_s[rows] = si, ss
-        if avail > k:  # the best score left outside the list: a tie with the k-th is decided by index
-            rest = s64.scatter(1, sel, -math.inf).max(dim=1).values
-            tied[rows] = ss[:, k - 1] == rest
+            bad = ss[:, k - 1] <= edge
+            bad_rows.extend(rows[bad].tolist())
+            bad_kth.append(ss[bad, k - 1])
+    # (3) uncertified rows against all keys in float64: a float64 GEMM screen of the keys that can reach
+    #     the row's top k (euclidean: only the norm shell the triangle inequality leaves), then the exact
+    #     scores of the survivors
+    if bad_rows:
+        rows = torch.tensor(bad_rows, dtype=torch.int64)
+        kth = torch.cat(bad_kth)
+        u64 = 2.0 ** -53
+        screen = 2 * ((d + 6) * u64 * (sp_.alpha * qn[rows] * kn_max + sp_.pass_offset[rows].abs() + key_terms) +
+                      (tol[rows] - tol_pass[rows]))
+        fb_i, fb_s, fb_tied = _fallback(sp_, rows, kth, k, bias64, screen, tol[rows])
+        out_i[rows], out_s[rows] = fb_i, fb_s
+        tied[rows] = fb_tied
     check_finite(subject, "float64 k-NN scores", out_s)
     return KNN(out_i, out_s, nk, nq - rescored, rescored - len(bad_rows), len(bad_rows), int(tied.sum()))
 
