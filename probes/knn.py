@@ -12,8 +12,7 @@ each block pair once, used for rows and columns), so memory is O(block² + n·k)
 
 **Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
 candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
-bound on the pass's rounding (euclidean: per row, over the keys that can reach its top k, whose
-norms the triangle inequality bounds by ‖q‖ + the k-th candidate's distance): (1) a row whose k-th and (k+1)-th pass scores differ by more
+bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
 than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
 float64 from the original data and sorted by (score descending, index ascending), and the
 row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
@@ -568,15 +567,9 @@ def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bia
     key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
     tol = tol_pass = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
     sv, so = _order_exact(cand_v, cand_i)
-    if sp_.metric == "euclidean" and bias64 is None:
-        # per row, only keys of norm ≤ R = ‖q − c‖ + D can matter, D bounding the exact distance of the
-        # k best pass candidates (a farther key is farther than k keys: triangle inequality), so the
-        # bound (d + 6)·u·(‖q − c‖ + ‖y − c‖)² needs ‖y − c‖ ≤ min(R, max norm), not the max norm: with
-        # a heavy-tailed norm spread (trained embeddings) the max norm makes tol large for every row
-        kq = sp_.key_norms[so[:, :k]]
-        D2 = (-sv[:, :k] + (d + 6) * u * (qn.unsqueeze(1) + kq) ** 2).amax(1).clamp_min(0)
-        R = ((qn + D2.sqrt()) * (1 + 1e-9)).clamp_max(kn_max)
-        tol = tol_pass = torch.minimum(tol_pass, (d + 6) * u * (qn + R) ** 2)
+    # (A per-row bound over the keys that can reach the top k, from the triangle inequality, was tried and is
+    # unsound: it mis-certified exact ties between duplicates (tests/test_hubness.py, hypothesis, n=31, d=1,
+    # k=1, levels=3, seed=496); the bound stays global until that is understood.)
     # plus the float64 re-score's own rounding (it works on the uncentred data)
     raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
     tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
