@@ -512,3 +512,26 @@ def attention_seen(subject, n: int = 8) -> tuple[bool, str]:
             cache[n] = (False, msg)
     return cache[n]
 
+
+
+from probes.contract import Probe  # noqa: E402  (contract imports nothing from here)
+
+
+class CapturedAttentionProbe(Probe):
+    """A probe of a design's own attention read through the capture: it applies when one forward pass shows an
+    attention computation (:func:`attention_seen`), and runs the module's ``audit_fn(subject, seed, dtype,
+    device, options)`` with options from ``add_options(group)`` (both set by the subclass)."""
+
+    audit_fn = None
+    add_options = None
+
+    def applies_to(self, subject, options=None):
+        ok, why = super().applies_to(subject, options)
+        return attention_seen(subject) if ok else (ok, why)
+
+    def add_arguments(self, group) -> None:
+        type(self).add_options(group)
+
+    def run(self, subject, options=None):
+        o = self.options(options)
+        return type(self).audit_fn(subject, seed=o["seed"], dtype=o["dtype"], device=o["device"], options=o)

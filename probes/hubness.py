@@ -7,24 +7,7 @@ N_k(y) = number of rankings (queries) whose k best candidates include y. Two mod
 * **query→key** (queries Q, keys K): every query ranks all keys (attention: top-k logits);
   nothing is excluded; mean N_k = k·n_q/n_k.
 
-Scores are ``α⟨q, y⟩ − β_y`` (higher is nearer): euclidean α = 2, β = ‖y‖² (data centred
-first, which changes no distance); cosine: rows normalised, α = 1, β = 0; dot: α = 1, β = 0.
-The pass is a blocked GEMM with a running top-(2k) per row (the symmetric half in self mode:
-each block pair once, used for rows and columns), so memory is O(block² + n·k).
-
-**Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
-candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
-bound on the pass's rounding (euclidean: per row, over the keys that can reach its top k, whose
-norms the triangle inequality bounds by ‖q‖ + the k-th candidate's distance): (1) a row whose k-th and (k+1)-th pass scores differ by more
-than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
-float64 from the original data and sorted by (score descending, index ascending), and the
-row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
-non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
-near-duplicates) are recomputed against all keys in float64: a float64 GEMM screen (euclidean: of
-the norm shell the triangle inequality leaves), then the exact scores of the keys within its
-rounding of the k-th. Result: the float64 top-k set with
-ties at the k-th place broken by the lower index, so duplicate points are handled
-deterministically (the order *within* a row's top k is by pass score for rows of kind (1)).
+Scores, the blocked pass, exactness and the tie rule are the engine's: see :mod:`probes.knn`.
 
 Measures: biased k-skewness (E(N−μ)³/σ³, as ``scipy.stats.skew``), antihub occurrence
 #{N = 0}/n, hub occurrence Σ_{N ≥ 2N̄} N / ΣN, Robin Hood ½Σ|N−N̄|/ΣN, Gini, and the

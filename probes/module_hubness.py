@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from probes import hubness as HB
-from probes.capture import capture, observable
-from probes.contract import Probe, Summary
+from probes.capture import CapturedAttentionProbe, capture, observable
+from probes.contract import Summary
 from probes.errors import InputError, NotApplicable
 from probes.result import Result
 
@@ -127,28 +127,15 @@ def audit(subject, *, seed: int, dtype, device, options: dict | None = None) -> 
                  k=int(o.get("hub_k") or DEFAULT_K))
 
 
-class KeyHubnessProbe(Probe):
+class KeyHubnessProbe(CapturedAttentionProbe):
     """Key hubness of a design's own attention under the probe contract (:mod:`probes.contract`)."""
 
     name, json_key, title, verdicts = "key-hubness", JSON_KEY, "key hubness (captured q over k)", VERDICTS
     example_design = "rope"
     smoke_options = {"hub_n": 48, "hub_k": 4}
 
-    def applies_to(self, subject, options=None):
-        """A loaded design whose forward pass shows an attention computation the capture can read."""
-        ok, why = super().applies_to(subject, options)
-        if not ok:
-            return ok, why
-        from probes.capture import attention_seen
-
-        return attention_seen(subject)
-
-    def add_arguments(self, group) -> None:
-        add_audit_arguments(group)
-
-    def run(self, subject, options=None) -> ModuleHubnessResult:
-        o = self.options(options)
-        return audit(subject, seed=o["seed"], dtype=o["dtype"], device=o["device"], options=o)
+    audit_fn = staticmethod(audit)
+    add_options = staticmethod(add_audit_arguments)
 
     def plots(self, result, out_dir) -> list:
         """key_hubness.png: each head's Robin Hood index beside its w = 0 null and the plug-in law."""

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from probes._lazy import lazy_import
-from probes.capture import Injection, observable
-from probes.contract import Probe, Summary
+from probes.capture import CapturedAttentionProbe, Injection, observable
+from probes.contract import Summary
 from probes.errors import InputError, check_finite
 from probes.result import Result
 
@@ -176,28 +176,15 @@ def audit(subject, *, seed: int, dtype, device, options: dict | None = None) -> 
                  n_max=1 << int(o.get("null_max_log2n") or DEFAULT_MAX_LOG2N), theory=o.get("capture_theory"))
 
 
-class AttendToNothingProbe(Probe):
+class AttendToNothingProbe(CapturedAttentionProbe):
     """Attend-to-nothing (the null mass a head reaches at bounded logits) under the probe contract."""
 
     name, json_key, title, verdicts = "attend-to-nothing", JSON_KEY, "attend to nothing (null mass)", VERDICTS
     example_design = "softmax1"
     smoke_options = {"null_max_log2n": 8}
 
-    def applies_to(self, subject, options=None):
-        """A loaded design whose forward pass shows an attention computation the capture can read."""
-        ok, why = super().applies_to(subject, options)
-        if not ok:
-            return ok, why
-        from probes.capture import attention_seen
-
-        return attention_seen(subject)
-
-    def add_arguments(self, group) -> None:
-        add_audit_arguments(group)
-
-    def run(self, subject, options=None) -> ModuleNullResult:
-        o = self.options(options)
-        return audit(subject, seed=o["seed"], dtype=o["dtype"], device=o["device"], options=o)
+    audit_fn = staticmethod(audit)
+    add_options = staticmethod(add_audit_arguments)
 
     def plots(self, result, out_dir) -> list:
         """attend_to_nothing.png: the null mass against n per head, with the theory column."""
