@@ -11,9 +11,16 @@ The pass is a blocked GEMM with a running top-(2k) per row (the symmetric half i
 each block pair once, used for rows and columns), so memory is O(block² + n·k).
 
 **Exactness and ties.** The pass runs in ``dtype`` (float32 by default) and keeps 2k
-candidates per row. With tol = (d + 6)·u·(sum of the magnitudes of the score's terms), a
-bound on the pass's rounding: (1) a row whose k-th and (k+1)-th pass scores differ by more
-than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
+candidates per row. Its rows are x − c rounded once (c: the float64 centre the norm columns
+β_y, ‖q − c‖² are taken about, not c rounded to ``dtype``), so tol = (d + 6)·u·(sum of the
+magnitudes of the score's terms) bounds the pass's rounding (plus the float64 re-score's).
+Euclidean without a key bias the bound is per row: with D bounding the distance of the k best
+candidates (their pass scores plus their own rounding, plus twice the float64 rounding), a key
+with ‖y − c‖ > R = ‖q − c‖ + D is farther than those k keys in exact and in float64 scores
+(triangle inequality), so it can neither enter the top k nor tie the k-th whatever its pass
+score, and tol need only cover the keys with ‖y − c‖ ≤ R: (d + 6)·u·(‖q − c‖ + min(R, max
+‖y − c‖))² (see :func:`_row_tolerance`). Then: (1) a row whose k-th and (k+1)-th pass
+scores differ by more than 2·tol already has the exact top-k set; (2) otherwise its candidates are re-scored in
 float64 from the original data and sorted by (score descending, index ascending), and the
 row is certified when its k-th float64 score exceeds the 2k-th pass score + tol, so no
 non-candidate can reach it; (3) rows that still fail (ties across the candidate edge, many
@@ -152,13 +159,26 @@ class Space:
         return self.pass_matrix_of(self.keys_x if which == "keys" else self.queries_x, dtype, device)
 
     def pass_matrix_of(self, X, dtype, device) -> torch.Tensor:
-        """X − c in ``dtype``. With c rounded to ``dtype`` first this is an exact common
-        translation followed by one rounding per entry, so it can run in ``dtype`` itself."""
+        """X − c in ``dtype``: the difference with the float64 centre c itself (the one the norms
+        β, ‖q − c‖² use), rounded once per entry, so |error| ≤ u·|x − c| entrywise (plus a float64
+        rounding of x − c where it is formed in float64).
+
+        It is formed in ``dtype`` only where that is exact up to that one rounding (X already in
+        ``dtype`` and c representable in it); otherwise in float64, then rounded. Rounding c (or
+        a float64 X) to float32 first would be an error of order u·|c| (u·|x|), not u·|x − c|:
+        with the norms taken about the float64 centre it shifts the pass score of a key by
+        ≈ 2·(c₃₂ − c)·(y − c), unbounded by the tolerance when ‖c‖ ≫ ‖y − c‖."""
         out = torch.empty(X.shape, dtype=dtype, device=device)
-        c = None if self.centre is None else self.centre.to(device, dtype)
+        c = self.centre
+        in_dtype = c is None or (X.dtype == dtype and torch.equal(c.to(dtype).to(c.dtype), c))
+        c_dev = c.to(device, dtype) if c is not None and in_dtype else None
         for i in range(0, len(X), self._CHUNK):
-            part = X[i:i + self._CHUNK].to(device, dtype)
-            out[i:i + self._CHUNK] = part if c is None else part - c
+            part = X[i:i + self._CHUNK]
+            if in_dtype:
+                part = part.to(device, dtype)
+                out[i:i + self._CHUNK] = part if c_dev is None else part - c_dev
+            else:                                        # on the CPU, in float64: only the result travels
+                out[i:i + self._CHUNK] = (part.to(torch.float64) - c).to(device, dtype)
         return out
 
     def augmented(self, dtype, device, bias=None):
@@ -553,6 +573,30 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         return _certify(sp_, cand_v, cand_i, k, width, avail, dt, bias64, subject)
 
 
+def _row_tolerance(sp_: Space, sv, so, k: int, u: float, tol64) -> torch.Tensor:
+    """Per row, a bound on the pass rounding of every key that can matter to the row (euclidean, no bias).
+
+    Soundness. Write S for the exact score −‖q − y‖², ŝ for the float64 re-score (|ŝ − S| ≤ tol64, every
+    key) and s̃ for the pass score. The pass rows are fl(x − c) with the *same* c as the norm columns
+    (:meth:`Space.pass_matrix_of`), so |s̃ − S| ≤ e(y) = (d + 6)·u·(‖q − c‖ + ‖y − c‖)². The k best pass
+    candidates y_j have S_j ≥ −D0², D0² = max_j(−s̃_j + e(y_j)); let D² = D0² + 2·tol64 and
+    R = ‖q − c‖ + D. A key with ‖y − c‖ > R is farther than D from q (triangle inequality), so
+    S_y < −D0² − 2·tol64 and ŝ_y < −D0² − tol64 ≤ ŝ_j for all k of the y_j: it is strictly below k
+    keys in both S and ŝ, so it is neither in the top k nor tied with the k-th, whatever its pass score
+    (a key of large norm may have a pass error far above the row's bound; it never needs bounding).
+    Rules (1) and (2) of :func:`_certify` therefore need e(y) only for ‖y − c‖ ≤ min(R, max norm):
+    (d + 6)·u·(‖q − c‖ + R)². Rule (3) uses ``tol`` only as a margin ≥ tol64. The relative factors
+    cover the float64 rounding of D0², D and R.
+    """
+    d = sp_.keys_x.shape[1]
+    qn = sp_.query_norms
+    s = sv[:, :k]
+    e = (d + 6) * u * (qn.unsqueeze(1) + sp_.key_norms[so[:, :k]]) ** 2
+    D2 = ((-s + e) + 2.0 ** -50 * (s.abs() + e)).amax(1).clamp_min(0) + 2 * tol64
+    R = ((qn + D2.sqrt() * (1 + 1e-9)) * (1 + 1e-9)).clamp_max(sp_.key_norm_max)
+    return (d + 6) * u * (qn + R) ** 2
+
+
 def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bias64, subject: str) -> KNN:
     """The float64-certified top-k from the pass's top-``width`` candidates (see the module docstring)."""
     nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
@@ -565,14 +609,14 @@ def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bia
     u = 2.0 ** -24 if dt == torch.float32 else 2.0 ** -53
     qn, kn_max = sp_.query_norms, sp_.key_norm_max
     key_terms = float((sp_.beta64 + (bias64 if bias64 is not None else 0)).abs().max())
-    tol = tol_pass = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
-    sv, so = _order_exact(cand_v, cand_i)
-    # (A per-row bound over the keys that can reach the top k, from the triangle inequality, was tried and is
-    # unsound: it mis-certified exact ties between duplicates (tests/test_hubness.py, hypothesis, n=31, d=1,
-    # k=1, levels=3, seed=496); the bound stays global until that is understood.)
-    # plus the float64 re-score's own rounding (it works on the uncentred data)
+    tol_pass = (d + 6) * u * (sp_.alpha * qn * kn_max + sp_.pass_offset.abs() + key_terms)
+    # plus the float64 re-score's own rounding (it works on the uncentred data), for every key
     raw_q, raw_k = sp_.sq_queries.sqrt(), float(sp_.sq_keys.max().sqrt())
-    tol = tol + (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
+    tol64 = (d + 6) * 2.0 ** -53 * (raw_q + raw_k) ** 2 + (bias64.abs().max() * 2.0 ** -50 if bias64 is not None else 0)
+    sv, so = _order_exact(cand_v, cand_i)
+    if sp_.metric == "euclidean" and bias64 is None and width > k:
+        tol_pass = torch.minimum(tol_pass, _row_tolerance(sp_, sv, so, k, u, tol64))
+    tol = tol_pass + tol64
     check_finite(subject, "rounding bound of the k-NN pass", tol)
     out_i = torch.empty((nq, k), dtype=torch.int64)
     out_s = torch.empty((nq, k), dtype=torch.float64)
@@ -608,7 +652,7 @@ def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bia
         kth = torch.cat(bad_kth)
         u64 = 2.0 ** -53
         screen = 2 * ((d + 6) * u64 * (sp_.alpha * qn[rows] * kn_max + sp_.pass_offset[rows].abs() + key_terms) +
-                      (tol[rows] - tol_pass[rows]))
+                      tol64[rows])
         fb_i, fb_s, fb_tied = _fallback(sp_, rows, kth, k, bias64, screen, tol[rows])
         out_i[rows], out_s[rows] = fb_i, fb_s
         tied[rows] = fb_tied
