@@ -16,11 +16,16 @@ Pipeline (Grivas et al. 2022, arXiv 2203.06462, do the last step per token with 
    coordinates in the upper facets. Otherwise a blocked GEMM self-witness pass x = z_k with the
    rigorous bound 2 gamma_r (||z||_max ||z_k|| + ||z_k||^2), gamma_r = r u / (1 - r u); with bias
    x = t z_k, t = max(1, 2 (max b - b_k) / margin_k).
-3. Batched reflection heuristic (Braid-Reflect) for the survivors.
-4. For the rest: non-negative least squares for alpha on the top rivals + 3r random rows (an interior
-   token is usually certified here, no LP), then a constraint-generation LP (scipy HiGHS):
-   max s s.t. (z_i - z_k).x + s <= b_k - b_i on a growing row set; s* <= 0 gives alpha from the duals
-   (already a certificate), s* > 0 a witness once no row is violated.
+3. Survivors inside the hull, batched (:func:`_absorb_batch`): alpha = (mu on the token's top rivals, an NNLS
+   fit with share lam < 1) + ((1 - lam) p on a shared random deep set R of 8r rows), p the maximum-entropy
+   weights that absorb the rivals' remainder (:func:`_deep_newton_batch`), made exact by min-norm
+   corrections on R (:func:`_absorb_alpha`).
+4. Batched reflection heuristic (Braid-Reflect, patience 20) for the rest.
+5. Per token (:func:`_hard_token`): the same rivals + deep set with pricing rounds (:func:`_rival_absorb`)
+   and a least-distance witness (:func:`_ldp_witness`; first for a token few rows outbid in bias), then
+   NNLS column generation for alpha on the top rivals + random rows (:func:`_nnls_colgen`), then a
+   constraint-generation LP (scipy HiGHS): max s s.t. (z_i - z_k).x + s <= b_k - b_i on a growing row set;
+   s* <= 0 gives alpha from the duals (already a certificate), s* > 0 a witness once no row is violated.
 
 Float64 certificates are accepted with a relative tolerance ``cert_tol`` (1e-9): an alpha whose residual
 ||sum alpha_i w_i - w_k||_inf and bias shortfall are below it certifies "unargmaxable" (ties included, the
@@ -160,7 +165,23 @@ def _as_array(name: str, a) -> np.ndarray:
     arr = np.asarray(a)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise InputError(f"{name}: dtype {arr.dtype} is not a real number type; pass a float array")
-    return arr.astype(np.float64)
+    out = _empty(arr.shape, np.float64)
+    out[...] = arr
+    return out
+
+
+def _empty(shape, dtype=np.float64) -> np.ndarray:
+    """np.empty for the big per-head arrays, from torch's CPU allocator (it takes transparent huge pages, where
+    a fresh numpy array of a few hundred MB paid ~0.7 s of first-touch page faults on the bench machine)."""
+    n = int(np.prod(shape))
+    if n * np.dtype(dtype).itemsize < 1 << 26:
+        return np.empty(shape, dtype)
+    import torch
+
+    tdt = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}.get(np.dtype(dtype))
+    if tdt is None:
+        return np.empty(shape, dtype)
+    return torch.empty(tuple(shape), dtype=tdt).numpy()
 
 
 def _check_input(W, b) -> tuple[np.ndarray, np.ndarray | None]:
@@ -200,7 +221,7 @@ def _whiten(W: np.ndarray, subject: str = "head"):
     """Z = (W - mu) T with T = U diag(lambda^-1/2) over the non-null eigen-directions of the covariance."""
     V, d = W.shape
     mu = W.mean(axis=0)
-    Wc = W - mu
+    Wc = np.subtract(W, mu, out=_empty(W.shape))
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
         C = (Wc.T @ Wc) / V
     check_finite(subject, "row covariance (whitening)", C,
@@ -209,7 +230,7 @@ def _whiten(W: np.ndarray, subject: str = "head"):
     top = float(evals.max()) if evals.size else 0.0
     keep = evals > max(top, 0.0) * (d * 4 * np.finfo(np.float64).eps) if top > 0 else np.zeros(d, bool)
     T = evecs[:, keep] / np.sqrt(evals[keep])
-    Z = Wc @ T
+    Z = np.matmul(Wc, T, out=_empty((V, T.shape[1])))
     del Wc
     check_finite(subject, "whitened rows", Z)
     return Z, T, None
@@ -286,12 +307,13 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
 
 
 # -- stage: batched reflection (Braid-Reflect) ---------------------------------------------------------
-def _braid_numpy(Z, bb, idx, patience, batch, progress):
+def _braid_numpy(Z, bb, idx, patience, batch, progress, Zf=None):
     """CPU version of :func:`_braid`: float32, logits laid out m x V (contiguous per-token argmax). The
     reflections are a heuristic search; every witness it finds is re-checked in float64 on (W, b) by the
-    caller, and a token it cannot settle goes on to the hard-token stage."""
+    caller, and a token it cannot settle goes on to the hard-token stage. ``Zf``: Z in float32 if the
+    caller has it (the self-witness pass's copy)."""
     V, r = Z.shape
-    Zf = np.ascontiguousarray(Z, dtype=np.float32)
+    Zf = np.ascontiguousarray(Z, dtype=np.float32) if Zf is None else Zf
     bd = np.zeros(V, np.float32) if bb is None else np.asarray(bb, np.float32)
     found: dict[int, np.ndarray] = {}
     last = np.empty((len(idx), r))
@@ -332,12 +354,12 @@ def _braid_numpy(Z, bb, idx, patience, batch, progress):
     return found, last, rivals
 
 
-def _braid(Z, bb, idx, patience, device, batch, progress):
+def _braid(Z, bb, idx, patience, device, batch, progress, Zf=None):
     """Reflect x across the hyperplane between k and the current winner j until k wins (one GEMM per step)."""
     import torch
 
     if torch.device(device).type == "cpu":
-        return _braid_numpy(Z, bb, idx, patience, batch, progress)
+        return _braid_numpy(Z, bb, idx, patience, batch, progress, Zf)
 
     V, r = Z.shape
     Zd = torch.from_numpy(Z).to(device=device, dtype=torch.float64)
@@ -532,6 +554,444 @@ def _nnls_colgen(k, Z, bb, x0, rng, n_top, n_random, n_add, max_rounds=30, stats
     return None
 
 
+# -- stage: hard tokens, fast path (rival NNLS + a deep random set) ------------------------------------
+@dataclass(frozen=True)
+class _Deep:
+    """A random set R of whitened rows shared by every hard token of one head: its centroid c, the inverse
+    of its covariance (the Hessian at x = 0 of :func:`_deep_newton`) and of G = A A^T, A = [Z_R^T; 1^T] (the exact
+    min-norm correction), and the max |b| scale. Whitened, 8r rows surround c with a margin (their hull holds
+    a ball about c), so the small remainder a token's rivals leave is a convex combination of them."""
+    rows: np.ndarray
+    ZR: np.ndarray
+    c: np.ndarray
+    Hinv: np.ndarray
+    G: tuple
+    A: np.ndarray
+    scale: float
+    ZR32: np.ndarray
+
+
+_DEEP: list = [None]  # (weakref to Z, _Deep): one head at a time
+
+
+def _deep_set(Z) -> _Deep | None:
+    import weakref
+
+    import scipy.linalg as sl
+
+    c0 = _DEEP[0]
+    if c0 is not None and c0[0]() is Z:
+        return c0[1]
+    V, r = Z.shape
+    n = min(V, 8 * r)
+    if n < 2 * r + 2:  # too few rows for a deep set: the general path decides
+        return None
+    rows = np.sort(np.random.default_rng(0x5EED).choice(V, n, replace=False))
+    ZR = np.ascontiguousarray(Z[rows])
+    c = ZR.mean(axis=0)
+    A = np.vstack([ZR.T, np.ones(n)])
+    try:
+        AA = A @ A.T                       # [[Z_R^T Z_R, n c], [n c^T, n]]
+        Hinv = sl.cho_solve(sl.cho_factor(AA[:r, :r] / n - np.outer(c, c)), np.eye(r))
+        G = sl.cho_factor(AA)
+    except np.linalg.LinAlgError:
+        return None
+    deep = _Deep(rows, ZR, c, Hinv, G, A, float(np.abs(ZR).max()), ZR.astype(np.float32))
+    _DEEP[0] = (weakref.ref(Z), deep)
+    return deep
+
+
+def _one_blas_thread():
+    """BLAS on one thread for the per-token stages: their matrix-vector products and rank-2 updates are too
+    small to share, and two OpenBLAS threads made them about 3x slower on the 2-core bench machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _n_rivals(r: int) -> int:
+    """How many top rivals :func:`_rival_absorb` starts from (pricing adds more when they fall short)."""
+    return max(r // _RIVAL_DIV, 32)
+
+
+_RIVAL_DIV = 4
+_ABSORB_EPS = 0.02  # the rivals' share stays <= 1 - eps: the deep set keeps a share eps or more
+
+
+def _top_rivals(Z, ks, n_top: int, block: int = 256) -> np.ndarray:
+    """The n_top rows of largest z_i . z_k for each k in ks (k excluded), batched as GEMMs: (len(ks), n_top)."""
+    V = Z.shape[0]
+    n_top = min(n_top, V - 1)
+    out = np.empty((len(ks), n_top), np.int64)
+    for s in range(0, len(ks), block):
+        kb = np.asarray(ks[s:s + block])
+        L = Z[kb] @ Z.T
+        L[np.arange(len(kb)), kb] = -np.inf
+        out[s:s + block] = np.argpartition(-L, n_top - 1, axis=1)[:, :n_top]
+    return out
+
+
+def _deep_reach(deep: _Deep, o) -> bool:
+    """False when c + o is provably outside the deep set's hull: no row of R reaches past it along o
+    (max_j (z_j - c).o < |o|^2, a separating direction). True does not prove it inside."""
+    n2 = float(o @ o)
+    return n2 == 0.0 or float((deep.ZR32 @ o.astype(np.float32)).max() - deep.c @ o) >= n2 * (1 - 1e-5)
+
+
+def _deep_newton(deep: _Deep, target, drop, tol: float, state=None, iters: int = 100, stats=None):
+    """p in the simplex over R (minus ``drop``) with sum p_j z_j = target: the maximum-entropy weights
+    p ~ exp(Z_R x), minimising f(x) = logsumexp(Z_R x) - target . x by quasi-Newton steps (BFGS from the
+    exact Hessian at x = 0, Cov(Z_R)^-1, with backtracking) until |gradient| = |sum p_j z_j - target| <= tol.
+    Every p_j > 0. ``state`` (x, inverse Hessian) resumes an earlier call for a tighter tol. Returns
+    (p, state), p None if it does not converge."""
+    r = deep.ZR.shape[1]
+    # a loose tol needs no float64 products: Z_R in float32 halves the memory traffic of each step (the
+    # min-norm corrections of _absorb_alpha, in float64, make the final alpha exact either way)
+    ZR = deep.ZR32 if tol >= 1e-6 * math.sqrt(r) else deep.ZR
+
+    def fg(x):
+        s = (ZR @ x.astype(ZR.dtype)).astype(np.float64)
+        s[drop] = -np.inf
+        mx = s.max()
+        e = np.exp(s - mx)
+        tot = e.sum()
+        p = e / tot
+        return mx + math.log(tot) - target @ x, p, (p.astype(ZR.dtype) @ ZR).astype(np.float64) - target
+
+    from scipy.linalg.blas import dsymv, dsyr, dsyr2
+
+    # B: the inverse-Hessian estimate, symmetric, kept in its lower triangle (Fortran order: in-place BLAS updates)
+    x, B = (np.zeros(r), np.array(deep.Hinv, order="F")) if state is None else state
+    f, p, g = fg(x)
+    nf = 1
+    for _ in range(iters):
+        if not np.isfinite(f):
+            return None, None
+        if float(np.linalg.norm(g)) <= tol:
+            break
+        step = -dsymv(1.0, B, g, lower=1)
+        dg = float(g @ step)
+        if dg >= 0:  # lost descent (rounding): restart from the exact Hessian at 0
+            B = np.array(deep.Hinv, order="F")
+            step = -dsymv(1.0, B, g, lower=1)
+            dg = float(g @ step)
+        t = 1.0
+        for _ls in range(30):
+            fn, pn, gn = fg(x + t * step)
+            nf += 1
+            if fn <= f + 1e-4 * t * dg:
+                break
+            t *= 0.5
+        else:
+            return None, None
+        sv, yv = t * step, gn - g
+        sy = float(sv @ yv)
+        if sy > 1e-300:  # inverse BFGS update: B + (rho^2 y.By + rho) s s^T - rho (By s^T + s By^T)
+            By = dsymv(1.0, B, yv, lower=1)
+            rho = 1.0 / sy
+            B = dsyr(rho * rho * float(yv @ By) + rho, sv, a=B, lower=1, overwrite_a=1)
+            B = dsyr2(-rho, By, sv, a=B, lower=1, overwrite_a=1)
+        x, f, p, g = x + sv, fn, pn, gn
+    if stats is not None:
+        stats["absorb_evals"] = stats.get("absorb_evals", 0) + nf
+    return (p if float(np.linalg.norm(g)) <= tol else None), (x, B)
+
+
+def _rival_absorb(k, Z, bb, deep: _Deep, top, rounds: int = 3, stats=None, subject="head"):
+    """Certificate alpha for a hard token from its rivals and the deep set, or None.
+
+    NNLS on the rivals t_i (shifted by the deep centroid c; bias lifted as in :func:`_nnls_colgen`):
+    mu >= 0, lam = sum mu <= 1 - eps, leaving e = (z_k - c) - sum mu_i (t_i - c). If the remainder point
+    c + e / (1 - lam) lies inside the deep set's hull, its maximum-entropy weights p (:func:`_deep_newton`)
+    give alpha = (mu on the rivals, (1 - lam) p on R): sum alpha_i z_i = z_k and sum alpha = 1 exactly in
+    exact arithmetic; two min-norm corrections on R in float64 (the shared factor G) remove the rounding,
+    then :func:`_accept_alpha` checks it on (W, b). The rivals grow by NNLS pricing over all rows while the
+    remainder is too far out. Cost per token: small NNLS solves plus O(|R| r) Newton steps, against
+    Lawson-Hanson's r + 1 steps on the whole problem (:func:`_nnls_colgen`, the fallback)."""
+    V, r = Z.shape
+    has_b = bb is not None
+    c = deep.c
+    eps = _ABSORB_EPS
+    in_R = np.flatnonzero(deep.rows == k)
+    S = np.asarray(top, np.int64)
+    S = S[S != k]
+    n_add = max(r // 4, 16)
+    for rnd in range(rounds):
+        fit = _rival_fit(k, Z, bb, deep, S, subject)
+        if fit is None:
+            return None
+        if stats is not None:
+            stats["absorb_solves"] = stats.get("absorb_solves", 0) + 1
+        mu, lam, rho, omega, bR, sb = fit
+        e = rho[:r]
+        if has_b and float(mu @ bb[S]) + (1 - lam) * float(bb[deep.rows].max()) < bb[k]:
+            pass  # no weights on R can make up the bias: grow the rivals instead
+        elif lam < 1 - eps / 2 and _deep_reach(deep, e / (1 - lam)):
+            # loose first: the min-norm corrections of _absorb_alpha remove a small remainder while p > 0
+            # keeps a margin; tighter only if they do not
+            state = None
+            for tol in (1e-4, 1e-8, 1e-12):
+                p, state = _deep_newton(deep, c + e / (1 - lam), in_R, tol * math.sqrt(r), state, stats=stats)
+                if p is None:
+                    break
+                if has_b and float(mu @ bb[S] + (1 - lam) * (p @ bb[deep.rows])) < bb[k] - 1e-9 * (1 + abs(bb[k])):
+                    break  # the bias falls short: no certificate from these rows (a witness may exist)
+                out = _absorb_alpha(k, Z, deep, S, mu, lam, p, in_R)
+                if out is not None:
+                    return out
+        if rnd == rounds - 1:
+            return None
+        price = Z @ e - float(c @ e) + omega * rho[-1]
+        if has_b:
+            price += sb * rho[r] * (bb - bR)
+        price[k] = -np.inf
+        price[S] = -np.inf
+        pos = np.flatnonzero(price > 0)
+        if pos.size == 0:
+            return None
+        S = np.concatenate([S, pos[np.argsort(-price[pos])[:n_add]]])
+    return None
+
+
+def _rival_fit(k, Z, bb, deep: _Deep, S, subject="head"):
+    """One rival NNLS of :func:`_rival_absorb`: (mu, lam, rho, omega, bR, sb) or None (NNLS failed)."""
+    from scipy.optimize import nnls
+
+    r = Z.shape[1]
+    has_b = bb is not None
+    zk, c = Z[k], deep.c
+    omega = float(np.linalg.norm(zk - c)) + 1.0
+    bR = float(bb[deep.rows].mean()) if has_b else 0.0
+    sb = 1.0 / (float(bb.std()) or 1.0) if has_b else 0.0
+    n = len(S)
+    M = np.zeros((r + has_b + 1, n + 1 + has_b))
+    M[:r, :n] = (Z[S] - c).T
+    M[-1, :n + 1] = omega  # sum mu + slack = 1 - eps
+    y = np.empty(M.shape[0])
+    y[:r], y[-1] = zk - c, omega * (1 - _ABSORB_EPS)
+    if has_b:  # sum mu (b_i - bR) - gamma = b_k - bR, gamma >= 0
+        M[r, :n], M[r, n + 1] = sb * (bb[S] - bR), -sb
+        y[r] = sb * (bb[k] - bR)
+    try:
+        a, _ = nnls(M, y, maxiter=20 * M.shape[1])
+    except RuntimeError:
+        return None
+    check_finite(subject, f"NNLS solution for token {k}", a)
+    mu = a[:n]
+    return mu, float(mu.sum()), y - M @ a, omega, bR, sb
+
+
+def _deep_newton_batch(deep: _Deep, targets, drops, tol: float, iters: int = 60, hist: int = 8):
+    """:func:`_deep_newton` for many targets at once, at a loose tol, in float32 GEMMs: logits X Z_R^T for all
+    tokens in one product, L-BFGS per token from the shared exact Hessian at x = 0 (Cov(Z_R)^-1), Armijo
+    backtracking per token. Returns a list of p (None where it did not converge)."""
+    ZR = deep.ZR32
+    m, r = targets.shape
+    H0 = deep.Hinv.astype(np.float32)
+    drop_mask = np.zeros((m, ZR.shape[0]), bool)
+    for j, dj in enumerate(drops):
+        drop_mask[j, dj] = True
+
+    def fg(X, rows):
+        L = (X[rows].astype(np.float32) @ ZR.T).astype(np.float64)
+        L[drop_mask[rows]] = -np.inf
+        mx = L.max(axis=1, keepdims=True)
+        E = np.exp(L - mx)
+        tot = E.sum(axis=1, keepdims=True)
+        P = E / tot
+        f = (mx + np.log(tot)).ravel() - np.einsum("ij,ij->i", targets[rows], X[rows])
+        G = (P.astype(np.float32) @ ZR).astype(np.float64) - targets[rows]
+        return f, P, G
+
+    X = np.zeros((m, r))
+    all_rows = np.arange(m)
+    f, P, G = fg(X, all_rows)
+    Sh = np.zeros((hist, m, r))
+    Yh = np.zeros((hist, m, r))
+    Rh = np.zeros((hist, m))
+    n_h = np.zeros(m, np.int64)
+    done = np.linalg.norm(G, axis=1) <= tol
+    bad = ~np.isfinite(f)
+    for _ in range(iters):
+        act = np.flatnonzero(~done & ~bad)
+        if act.size == 0:
+            break
+        # two-loop recursion, batched over the active tokens (histories in a ring; unused slots have rho = 0)
+        q = G[act].copy()
+        al = np.zeros((hist, act.size))
+        for h in range(hist - 1, -1, -1):
+            al[h] = Rh[h, act] * np.einsum("ij,ij->i", Sh[h, act], q)
+            q -= al[h][:, None] * Yh[h, act]
+        q = q @ H0
+        for h in range(hist):
+            be = Rh[h, act] * np.einsum("ij,ij->i", Yh[h, act], q)
+            q += (al[h] - be)[:, None] * Sh[h, act]
+        step = -q
+        dg = np.einsum("ij,ij->i", G[act], step)
+        lost = dg >= 0  # lost descent: the plain preconditioned step, history dropped
+        if lost.any():
+            step[lost] = -(G[act[lost]] @ H0)
+            dg[lost] = np.einsum("ij,ij->i", G[act[lost]], step[lost])
+            Rh[:, act[lost]] = 0.0
+        t = np.ones(act.size)
+        pend = np.arange(act.size)
+        fn, Pn, Gn = f.copy(), P.copy(), G.copy()
+        Xn = X.copy()
+        for _ls in range(30):
+            rows = act[pend]
+            Xn[rows] = X[rows] + t[pend, None] * step[pend]
+            fr, Pr, Gr = fg(Xn, rows)
+            ok = fr <= f[rows] + 1e-4 * t[pend] * dg[pend]
+            fn[rows[ok]], Pn[rows[ok]], Gn[rows[ok]] = fr[ok], Pr[ok], Gr[ok]
+            pend = pend[~ok]
+            if pend.size == 0:
+                break
+            t[pend] *= 0.5
+        bad[act[pend]] = True
+        acc = np.setdiff1d(act, act[pend])
+        slot = n_h[acc] % hist
+        sv, yv = Xn[acc] - X[acc], Gn[acc] - G[acc]
+        sy = np.einsum("ij,ij->i", sv, yv)
+        keep = sy > 1e-300
+        Sh[slot[keep], acc[keep]] = sv[keep]
+        Yh[slot[keep], acc[keep]] = yv[keep]
+        Rh[slot[keep], acc[keep]] = 1.0 / sy[keep]
+        n_h[acc[keep]] += 1
+        X[acc], f[acc], P[acc], G[acc] = Xn[acc], fn[acc], Pn[acc], Gn[acc]
+        done[acc] = np.linalg.norm(G[acc], axis=1) <= tol
+    return [P[j].copy() if done[j] and not bad[j] else None for j in range(m)]
+
+
+def _absorb_batch(ks, W, b, Z, bb, deep: _Deep, tops, cert_tol, stats, subject="head", chunk: int = 64,
+                  progress: bool = False):
+    """The first round of :func:`_rival_absorb` for many tokens, the deep-set Newton batched
+    (:func:`_deep_newton_batch`): {k: (idx, w)} for the tokens it certifies (checked by :func:`_accept_alpha`);
+    the others go through :func:`_hard_token` one by one."""
+    r = Z.shape[1]
+    out = {}
+    cand = []
+    with _one_blas_thread():  # small per-token solves: one BLAS thread (see _one_blas_thread)
+        for k, top in _progress(list(zip(ks.tolist(), tops)), len(ks), "hard tokens: rival fits", progress,
+                                unit="token", rate=True):
+            if bb is not None and int(np.count_nonzero(bb >= bb[k])) <= max(r // 4, 16):
+                continue  # likely bias-rescued: the per-token path tries a witness first
+            S = np.asarray(top, np.int64)
+            S = S[S != k]
+            fit = _rival_fit(k, Z, bb, deep, S, subject)
+            stats["absorb_solves"] = stats.get("absorb_solves", 0) + 1
+            if fit is None:
+                continue
+            mu, lam, rho = fit[:3]
+            if lam >= 1 - _ABSORB_EPS / 2:
+                continue
+            if bb is not None and float(mu @ bb[S]) + (1 - lam) * float(bb[deep.rows].max()) < bb[k]:
+                continue
+            if not _deep_reach(deep, rho[:r] / (1 - lam)):
+                continue  # outside the deep set's hull: the per-token path grows the rivals
+            cand.append((k, S, mu, lam, deep.c + rho[:r] / (1 - lam), np.flatnonzero(deep.rows == k)))
+    for s in range(0, len(cand), chunk):
+        part = cand[s:s + chunk]
+        ps = _deep_newton_batch(deep, np.stack([c[4] for c in part]), [c[5] for c in part], 1e-4 * math.sqrt(r))
+        with _one_blas_thread():
+            for (k, S, mu, lam, _t, in_R), p in zip(part, ps):
+                if p is None:
+                    continue
+                if bb is not None and (float(mu @ bb[S] + (1 - lam) * (p @ bb[deep.rows]))
+                                       < bb[k] - 1e-9 * (1 + abs(bb[k]))):
+                    continue
+                got = _absorb_alpha(k, Z, deep, S, mu, lam, p, in_R)
+                acc = None if got is None else _accept_alpha(W, b, k, got[0], got[1], "absorb", cert_tol, subject)
+                if acc is not None:
+                    out[k] = acc
+    return out
+
+def _ldp_witness(k, Z, bb, top, rounds: int = 8, stats=None, subject="head"):
+    """A short witness for a hard token: the least-norm x with (z_k - z_i).x >= b_i - b_k + eps on a small row
+    set S (least-distance programming by NNLS, Lawson and Hanson 1974, ch. 23: NNLS on E = [G^T; h^T] against
+    e_{r+1}; a residual rho gives x = -rho_z / rho_h, a zero residual means S alone admits no such x). S
+    starts with the rows whose bias is not below b_k and the top rivals; rows the candidate loses to are
+    added (the most violated first) and it is solved again. Small x keeps the margin b_k - b_i of the many
+    lower-bias rows: that is why a bias-rescued token has a short witness. Returns y (whitened) or None."""
+    from scipy.optimize import nnls
+
+    V, r = Z.shape
+    zk = Z[k]
+    bvec = bb if bb is not None else np.zeros(V)
+    gap = bvec - bvec[k]
+    spread = float(np.abs(gap).max()) or 1.0
+    eps = 1e-3 * (float(bvec.std()) or spread) if bb is not None else 1.0
+    up = np.flatnonzero(gap >= 0)
+    if up.size > max(r // 4, 16):  # many rows above b_k: the closest to it (x = 0 is far from a witness)
+        up = up[np.argpartition(gap[up], max(r // 4, 16) - 1)[: max(r // 4, 16)]]
+    S = np.union1d(up, np.asarray(top, np.int64)[: max(r // 8, 8)])
+    S = S[S != k]
+    n_add = max(r // 8, 16)
+    for _ in range(rounds):
+        if S.size == 0:
+            return None
+        G = zk - Z[S]
+        E = np.vstack([G.T, gap[S] + eps])
+        f = np.zeros(r + 1)
+        f[-1] = 1.0
+        try:
+            u, _ = nnls(E, f, maxiter=20 * E.shape[1])
+        except RuntimeError:
+            return None
+        check_finite(subject, f"least-distance NNLS solution for token {k}", u)
+        if stats is not None:
+            stats["ldp_solves"] = stats.get("ldp_solves", 0) + 1
+        rho = E @ u - f
+        if abs(rho[-1]) <= 1e-12:  # S admits no witness of this form: leave it to the exact stages
+            return None
+        y = -rho[:r] / rho[-1]
+        m = (zk @ y + bvec[k]) - (Z @ y + bvec)
+        m[k] = np.inf
+        if m.min() > 0:
+            return y
+        bad = np.flatnonzero(m <= 0.5 * eps)
+        bad = bad[~np.isin(bad, S)]
+        if bad.size == 0:
+            return None
+        S = np.concatenate([S, bad[np.argsort(m[bad])[:n_add]]])
+    return None
+
+
+def _absorb_alpha(k, Z, deep: _Deep, S, mu, lam, p, in_R):
+    """Merge mu (on S) and (1 - lam) p (on R) into one alpha, correct it on R by the min-norm solution of
+    A delta = (residual in whitened coordinates, 1 - sum alpha), A without token k's column (Sherman-Morrison
+    on the shared factor), and return (idx, w) if it stays non-negative. The caller checks it on (W, b)."""
+    import scipy.linalg as sl
+
+    R, A = deep.rows, deep.A
+    wR = (1 - lam) * p
+    if in_R.size:
+        wR[in_R] = 0.0
+        a_k = A[:, in_R[0]]
+        Ga = sl.cho_solve(deep.G, a_k)
+        denom = 1.0 - float(a_k @ Ga)
+        if abs(denom) < 1e-12:
+            return None
+    for _ in range(2):
+        rz = Z[k] - (Z[S].T @ mu + deep.ZR.T @ wR)
+        rhs = np.append(rz, 1.0 - (mu.sum() + wR.sum()))
+        if float(np.abs(rhs).max()) <= 1e-15 * deep.scale:
+            break
+        y = sl.cho_solve(deep.G, rhs)
+        if in_R.size:  # (G - a a^T)^-1 rhs by Sherman-Morrison
+            y = y + Ga * (float(a_k @ y) / denom)
+        wR = wR + A.T @ y
+        if in_R.size:
+            wR[in_R] = 0.0
+    if min(float(wR.min()), float(mu.min())) < 0:
+        return None
+    dense = np.zeros(Z.shape[0])
+    np.add.at(dense, S, mu)
+    dense[R] += wR
+    dense[k] = 0.0
+    idx = np.flatnonzero(dense > 0)
+    return idx, dense[idx]
+
+
 def _tolerant_lp(k, Z, bb, subject="head"):
     """Tie-tolerant reading: max min(1, sum_i m_i) over {m_i = (z_k - z_i).x + b_k - b_i >= 0}.
     A positive optimum is a weak witness: k is a maximiser and beats at least one row strictly."""
@@ -659,15 +1119,26 @@ def _scales(W, b) -> tuple[float, float]:
     c = _SCALES[0]
     if c is not None and c[0]() is W and (c[1] is None and b is None or c[1] is not None and c[1]() is b):
         return c[2], c[3]
-    sw = max(float(np.abs(W - W.mean(0)).max()), 1e-300)
+    mw = W.mean(0)  # max |W - mean| from the column extremes: no V x d temporaries
+    sw = max(float(np.maximum(W.max(0) - mw, mw - W.min(0)).max()), 1e-300)
     sbv = max(float(np.abs(b - b.mean()).max()), 1e-300) if b is not None else 1.0
     _SCALES[0] = (weakref.ref(W), None if b is None else weakref.ref(b), sw, sbv)
     return sw, sbv
 
 
+def _combination(W, idx, w) -> np.ndarray:
+    """sum_i w_i W[idx_i] in float64; a long combination as a sparse row times W (no gathered copy of the rows)."""
+    if len(idx) <= 512:
+        return W[idx].T @ w
+    from scipy.sparse import csr_matrix
+
+    row = csr_matrix((np.asarray(w, np.float64), np.asarray(idx, np.int64), [0, len(idx)]), shape=(1, W.shape[0]))
+    return np.asarray(row @ W).ravel()
+
+
 def _alpha_ok(W, b, k, idx, w, tol):
     scale_w, scale_b = _scales(W, b)
-    res = float(np.abs(W[idx].T @ w - W[k]).max()) / scale_w
+    res = float(np.abs(_combination(W, idx, w) - W[k]).max()) / scale_w
     gap = 0.0
     if b is not None:
         gap = float(w @ b[idx] - b[k]) / scale_b
@@ -676,9 +1147,17 @@ def _alpha_ok(W, b, k, idx, w, tol):
 
 
 def _accept_alpha(W, b, k, idx, w, stage, cert_tol, subject):
-    """alpha polished on its support and checked (:func:`_alpha_ok`): (idx int64, weights) or None."""
-    check_finite(subject, f"{stage} convex-combination weights of token {k}", np.asarray(w, float))
-    pol = _polish_alpha(W, k, np.asarray(idx), np.asarray(w, float))
+    """alpha checked (:func:`_alpha_ok`), polished on its support first if it does not pass as it is:
+    (idx int64, weights) or None."""
+    w = np.asarray(w, float)
+    check_finite(subject, f"{stage} convex-combination weights of token {k}", w)
+    idx = np.asarray(idx)
+    if idx.size and w.min() >= 0 and abs(w.sum() - 1) <= 1e-12:
+        ok, res, gap = _alpha_ok(W, b, k, idx, w, cert_tol)
+        check_finite(subject, f"{stage} certificate residual of token {k}", [res, gap])
+        if ok:
+            return idx.astype(np.int64), w
+    pol = _polish_alpha(W, k, idx, w)
     if pol is None:
         return None
     ok, res, gap = _alpha_ok(W, b, k, pol[0], pol[1], cert_tol)
@@ -694,12 +1173,35 @@ def _accept_witness(W, b, T, k, y, stage, subject, wabs=None):
     return x if margin > 0 else None
 
 
-def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subject="head", wabs=None):
-    """One token the cheap stages left: NNLS column generation (:func:`_nnls_colgen`) from the top r/2 rivals at
-    x_k + 2r random rows, growing by r rows a round, else the constraint-generation LP from x0. Returns
-    ("alpha", idx, weights, stage) | ("witness", x, stage) | None, every certificate already checked (float64,
-    original coordinates). ``stats`` collects the counters; ``rng`` draws the random rows."""
+def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subject="head", wabs=None, top=None):
+    """One token the cheap stages left: first its rivals plus the shared deep set (:func:`_rival_absorb`, an
+    alpha in a few small solves when the token is inside the hull with some depth), then NNLS column
+    generation (:func:`_nnls_colgen`) from the top r/2 rivals at x_k + 2r random rows, growing by r rows a
+    round, else the constraint-generation LP from x0. ``top``: the token's top rivals (:func:`_top_rivals`,
+    batched by the caller; computed here if None). Returns ("alpha", idx, weights, stage) |
+    ("witness", x, stage) | None, every certificate already checked (float64, original coordinates).
+    ``stats`` collects the counters; ``rng`` draws the random rows."""
     r = Z.shape[1]
+    deep = _deep_set(Z) if r > 3 else None
+    if deep is not None:
+        if top is None:
+            top = _top_rivals(Z, [k], _n_rivals(r))[0]
+        def absorb():
+            got = _rival_absorb(k, Z, bb, deep, top, stats=stats, subject=subject)
+            acc = None if got is None else _accept_alpha(W, b, k, got[0], got[1], "absorb", cert_tol, subject)
+            return None if acc is None else ("alpha", acc[0], acc[1], "absorb")
+
+        def ldp():
+            y = _ldp_witness(k, Z, bb, top, stats=stats, subject=subject)
+            x = None if y is None else _accept_witness(W, b, T, k, y, "ldp", subject, wabs)
+            return None if x is None else ("witness", x, "ldp")
+
+        # a token with few rows of higher bias is likely rescued by it: try the short witness first
+        few_above = bb is not None and int(np.count_nonzero(bb >= bb[k])) <= max(r // 4, 16)
+        for attempt in ((ldp, absorb) if few_above else (absorb, ldp)):
+            got = attempt()
+            if got is not None:
+                return got
     out = _nnls_colgen(k, Z, bb, Z[k], rng, max(r // 2, 32), max(2 * r, 96), max(r, 32), stats=stats,
                        subject=subject)
     if out is not None:
@@ -724,7 +1226,7 @@ def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subje
 
 # -- the detector --------------------------------------------------------------------------------------
 def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int = 0, dtype="float32",
-           device: str = "cpu", block: int = 1024, patience: int = 40, lp_rows: int | None = None,
+           device: str = "cpu", block: int = 1024, patience: int = 20, lp_rows: int | None = None,
            cert_tol: float = 1e-9, progress: bool = False, subject: str = "head", maxima=None,
            hard_tokens=None) -> UnargmaxableResult:
     """Find every unargmaxable token of softmax(W x + b), with a certificate for each verdict.
@@ -822,10 +1324,17 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             stages["self_witness"] = int(ok.sum())
             todo = np.flatnonzero(~ok)
             lap("self_witness")
-            if todo.size and r > 3 and patience > 0:
-                found, last, rivals = _braid(Z, bb, todo, patience, dev, 512, progress)
-                x_last = dict(zip(todo.tolist(), last))
-                if found:  # the reflection's witnesses, re-checked in float64 on (W, b) in batched GEMMs
+            stages.update(absorb=0, absorb_solves=0)
+            top_of: dict = {}
+            x_last, rivals = {}, {}
+
+            def reflect(pat):
+                """Braid-Reflect on todo for ``pat`` steps; its witnesses re-checked in float64 on (W, b)."""
+                found, last, riv = _braid(Z, bb, todo, pat, dev, 512, progress, Y if Y.dtype == np.float32 else None)
+                x_last.update(zip(todo.tolist(), last))
+                for kq, rq in riv.items():
+                    rivals.setdefault(kq, set()).update(rq)
+                if found:  # batched GEMMs
                     fk = np.fromiter(found, dtype=np.int64, count=len(found))
                     FX = T @ np.stack([found[int(k)] for k in fk], axis=1)
                     marg = _witness_margins(W, b, fk, FX, wabs)
@@ -833,21 +1342,53 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
                     for j in np.flatnonzero(marg > 0).tolist():
                         kind[fk[j]], explicit[int(fk[j])] = 1, FX[:, j].copy()
                     stages["reflection"] += int((marg > 0).sum())
-                todo = np.flatnonzero(kind < 0)
+                return np.flatnonzero(kind < 0)
+
+            quick = min(patience, 4)
+            if todo.size and r > 3 and quick > 0:  # a few reflections settle most argmaxable survivors
+                todo = reflect(quick)
+            lap("reflection")
+            if todo.size and r > 3 and hard_tokens is None:
+                # then the interior survivors, batched (they would run the reflection's whole patience):
+                # certified from their rivals + the shared deep set; the rest go on to the reflection
+                tops = _top_rivals(Z, todo, _n_rivals(r))
+                top_of = dict(zip(todo.tolist(), tops))
+                deep = _deep_set(Z)  # built here, with every BLAS thread
+                if deep is not None:
+                    got = _absorb_batch(todo, W, b, Z, bb, deep, tops, cert_tol, stages, subject, progress=progress)
+                    for k, (idx, w) in got.items():
+                        kind[k], alphas[k] = 2, (idx, w)
+                    stages["absorb"] += len(got)
+                    todo = np.flatnonzero(kind < 0)
+                lap("lp")
+            if todo.size and r > 3 and patience > quick:
+                todo = reflect(patience)
             lap("reflection")
         if "x_last" not in locals():
             x_last, rivals = {}, {}
         rows = lp_rows or max(2 * r, 64)
         rng = np.random.default_rng(seed)
         stages.update(lp_solves=0, lp_rows_max=0)
-        stages.update(nnls=0, nnls_solves=0, nnls_rows_max=0)
+        stages.setdefault("absorb", 0)
+        stages.setdefault("absorb_solves", 0)
+        stages.update(ldp=0, nnls=0, nnls_solves=0, nnls_rows_max=0)
+        if "top_of" not in locals():
+            top_of = {}
+        if todo.size and r > 3 and hard_tokens is None:
+            missing = [k for k in todo.tolist() if k not in top_of]
+            if missing:
+                top_of.update(zip(missing, _top_rivals(Z, np.asarray(missing), _n_rivals(r))))
+            _deep_set(Z)  # built here (if not yet), with every BLAS thread
+        tops = [top_of.get(k) for k in todo.tolist()]
         if hard_tokens is not None:  # elsewhere (a Dask cluster), chunk by chunk, with the same _hard_token
             outs = hard_tokens(todo, W, b, Z, bb, T, x_last, rivals, rows, seed, cert_tol, stages, subject)
         else:
             outs = ((k, _hard_token(k, W, b, Z, bb, T, x_last.get(k, Z[k]).copy(), rivals.get(k, ()), rows, rng,
-                                    cert_tol, stages, subject, wabs)) for k in _progress(todo.tolist(), len(todo),
-                                                                                     "hard tokens", progress,
-                                                                                     unit="token", rate=True))
+                                    cert_tol, stages, subject, wabs, tops[j]))
+                    for j, k in enumerate(_progress(todo.tolist(), len(todo), "hard tokens", progress,
+                                                    unit="token", rate=True)))
+        with _one_blas_thread():
+            outs = list(outs)
         for k, out in outs:
             if out is None:
                 continue

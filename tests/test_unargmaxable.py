@@ -299,6 +299,9 @@ def test_hard_tokens_by_nnls_column_generation(bias, monkeypatch):
     """Planted interior rows (and, with a bias, rows the bias may rescue) are settled by the NNLS column
     generation, with no LP; every certificate verifies, and the planted rows are found."""
     W, b, planted = U.trained_like_head(1200, 12, n_planted=8, bias=bias, seed=5, rescued=4 if bias else 0)
+    monkeypatch.setattr(U, "_absorb_batch", lambda *a, **k: {})  # the fast paths off: NNLS is tested here
+    monkeypatch.setattr(U, "_rival_absorb", lambda *a, **k: None)
+    monkeypatch.setattr(U, "_ldp_witness", lambda *a, **k: None)
     r = U.detect(W, b, seed=0)
     assert r.certified and U.verify(r, W, b).ok
     assert set(planted.tolist()) <= set(r.unargmaxable)
@@ -320,3 +323,120 @@ def test_cli_reports_divergence_in_one_line(tmp_path, capsys):
 def test_count_verdict_uses_a_finite_rule():
     r = U.expected_count(4, 3, bias=False, trials=3, seed=0)     # V <= d + 1: every trial gives 4
     assert r.sem == 0 and r.z_score is None and r.expected == 4 and r.verdict == "agrees"
+
+
+# -- the hard-token fast paths: rivals + deep set, least-distance witness ---------------------------------------
+@pytest.mark.parametrize("bias", [False, True])
+def test_hard_tokens_by_rivals_and_the_deep_set(bias, monkeypatch):
+    """Planted interior rows get their alpha from the rival NNLS + deep-set weights (batched, else per token; no
+    Lawson-Hanson on the whole problem, no LP); with a bias the rescued rows get a least-distance witness. Every certificate
+    verifies, and switching both fast paths off (NNLS column generation and the LP decide) gives the same set."""
+    W, b, planted = U.trained_like_head(4000, 24, n_planted=12, bias=bias, seed=3, rescued=6 if bias else 0)
+    r = U.detect(W, b, seed=0)
+    assert r.certified and U.verify(r, W, b).ok
+    assert set(planted.tolist()) <= set(r.unargmaxable)
+    assert r.stages["absorb"] >= len(planted) and r.stages["lp_solves"] == 0, r.stages
+    if bias:
+        assert r.stages["ldp"] >= 1, r.stages
+    monkeypatch.setattr(U, "_absorb_batch", lambda *a, **k: {})
+    monkeypatch.setattr(U, "_rival_absorb", lambda *a, **k: None)
+    monkeypatch.setattr(U, "_ldp_witness", lambda *a, **k: None)
+    r_slow = U.detect(W, b, seed=0)
+    assert r_slow.certified and r_slow.stages["absorb"] == r_slow.stages["ldp"] == 0
+    assert r_slow.unargmaxable == r.unargmaxable
+
+
+def _whitened(W):
+    Z, T, _ = U._whiten(np.asarray(W, np.float64))
+    return Z, T
+
+
+def test_rival_absorb_alpha_is_exact_also_when_the_token_is_in_the_deep_set():
+    """V <= 8r: every row is in the deep set, so each token's own column is removed from the shared factor
+    (Sherman-Morrison). The alpha must leave the token out and reproduce w_k to rounding, in W's coordinates."""
+    W, _, planted = U.trained_like_head(90, 12, n_planted=6, seed=1)
+    W = W.astype(np.float64)
+    Z, T = _whitened(W)
+    deep = U._deep_set(Z)
+    assert deep is not None and len(deep.rows) == len(W)
+    tops = U._top_rivals(Z, planted, U._n_rivals(Z.shape[1]))
+    n_ok = 0
+    for k, top in zip(planted.tolist(), tops):
+        got = U._rival_absorb(k, Z, None, deep, top)
+        if got is None:
+            continue
+        idx, w = got
+        assert k not in set(idx.tolist()) and w.min() >= 0 and abs(w.sum() - 1) < 1e-12
+        scale = np.abs(W - W.mean(0)).max()
+        assert np.abs(W[idx].T @ w - W[k]).max() <= 1e-12 * scale
+        n_ok += 1
+    assert n_ok >= len(planted) // 2, f"only {n_ok} of {len(planted)} planted rows absorbed"
+
+
+def test_rival_absorb_gives_nothing_for_a_hull_vertex():
+    """Negative control: a row that is a vertex (the largest-norm row of a Gaussian cloud, argmaxable by its own
+    direction) has no convex combination, so the fast path must return None, not an approximate alpha."""
+    W, _ = U.gaussian_head(3000, 16, seed=4)
+    W = np.asarray(W, np.float64)
+    Z, T = _whitened(W)
+    deep = U._deep_set(Z)
+    ks = np.argsort(-np.linalg.norm(Z, axis=1))[:5]
+    tops = U._top_rivals(Z, ks, U._n_rivals(Z.shape[1]))
+    for k, top in zip(ks.tolist(), tops):
+        assert U._rival_absorb(k, Z, None, deep, top) is None
+        # and the same token moved to the centroid of its rivals is absorbed (the premise restored)
+    k = int(ks[0])
+    W2 = W.copy()
+    W2[k] = W[tops[0][:3]].mean(0) * 0.8 + W.mean(0) * 0.2
+    Z2, _ = _whitened(W2)
+    deep2 = U._deep_set(Z2)
+    got = U._rival_absorb(k, Z2, None, deep2, U._top_rivals(Z2, [k], U._n_rivals(Z2.shape[1]))[0])
+    assert got is not None
+
+
+def test_deep_newton_matches_the_target_moment_with_positive_weights():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((2000, 8))
+    deep = U._deep_set(Z)
+    target = deep.c + 0.3 * rng.standard_normal(8) / np.sqrt(8)
+    p, _ = U._deep_newton(deep, target, np.array([], np.int64), 1e-12)
+    assert p is not None and p.min() > 0 and abs(p.sum() - 1) < 1e-12
+    assert np.abs(p @ deep.ZR - target).max() < 1e-10
+    # a target outside the deep set's hull has no such weights: no convergence, no p
+    far = deep.c + 100.0 * np.ones(8)
+    p_far, _ = U._deep_newton(deep, far, np.array([], np.int64), 1e-12)
+    assert p_far is None
+
+
+def test_ldp_witness_for_a_bias_rescued_token_is_a_proven_witness():
+    """A planted interior row given nearly the top bias (one row above it) is rescued by it: the least-distance
+    witness must beat every row in float64 on (W, b). Control: the same row with the lowest bias (its
+    premise, a high bias, broken) is unargmaxable, and the least-distance search must find nothing."""
+    W, b, planted = U.trained_like_head(3000, 16, n_planted=4, bias=True, seed=2)
+    W, b = W.astype(np.float64), b.astype(np.float64)
+    Z, T = _whitened(W)
+    k = int(planted[0])
+    top = U._top_rivals(Z, [k], U._n_rivals(Z.shape[1]))[0]
+    lifted = b.copy()
+    lifted[k] = np.sort(b)[-2] + 1e-3
+    y = U._ldp_witness(k, Z, lifted - lifted.max(), top)
+    assert y is not None
+    logits = W @ (T @ y) + lifted
+    assert logits[k] > np.delete(logits, k).max()
+    assert U._ldp_witness(k, Z, b - b.max(), top) is None
+
+
+def test_batched_deep_newton_agrees_with_the_per_token_one():
+    """The batched float32 L-BFGS (:func:`_deep_newton_batch`) must reach the same moments as the per-token
+    solver for reachable targets, and give None for a target outside the deep set's hull."""
+    rng = np.random.default_rng(1)
+    Z = rng.standard_normal((3000, 10))
+    deep = U._deep_set(Z)
+    targets = deep.c + 0.3 * rng.standard_normal((6, 10)) / np.sqrt(10)
+    targets[-1] = deep.c + 50.0
+    drops = [np.array([], np.int64)] * 5 + [np.array([0], np.int64)]
+    ps = U._deep_newton_batch(deep, targets, drops, 1e-4)
+    assert ps[-1] is None
+    for t, p in zip(targets[:-1], ps[:-1]):
+        assert p is not None and p.min() > 0 and abs(p.sum() - 1) < 1e-9
+        assert np.linalg.norm(p @ deep.ZR - t) < 1e-3
