@@ -170,11 +170,16 @@ def _as_array(name: str, a) -> np.ndarray:
     return out
 
 
+def _row_l1_max(W, chunk: int = 4096) -> float:
+    """max_i sum_j |W_ij|, by row chunks (a V x d temporary of |W| cost ~1 s of page faults at GPT-2 size)."""
+    return max(float(np.abs(W[s:s + chunk]).sum(axis=1).max()) for s in range(0, len(W), chunk))
+
+
 def _empty(shape, dtype=np.float64) -> np.ndarray:
     """np.empty for the big per-head arrays, from torch's CPU allocator (it takes transparent huge pages, where
     a fresh numpy array of a few hundred MB paid ~0.7 s of first-touch page faults on the bench machine)."""
     n = int(np.prod(shape))
-    if n * np.dtype(dtype).itemsize < 1 << 26:
+    if n * np.dtype(dtype).itemsize < 1 << 23:
         return np.empty(shape, dtype)
     import torch
 
@@ -282,13 +287,24 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
             # the row maxima update I's entries, the column maxima J's.
             # In this process the pairs are whole panels (block I against every column >= start(I)): one wide
             # GEMM per block runs at the speed of the bare product (bench/bench_unargmaxable.py: the floor).
+            # Each panel is computed in column tiles into one preallocated buffer (a few MB: the maxima read it
+            # from cache; a fresh 200 MB panel per block cost more than the multiply-adds' share).
             colmax = torch.full((V,), -math.inf, dtype=tdtype, device=device)
+            cw = max(4096, block)
+            buf = torch.empty((block, cw), dtype=tdtype, device=device)
             starts = range(0, V, block)
             for s in _progress(starts, len(starts), "self-witness GEMM", progress):
                 e = min(s + block, V)
-                rmax, cmax = _witness_pair(Y[s:e], Y[s:], True)
+                rmax = torch.full((e - s,), -math.inf, dtype=tdtype, device=device)
+                for c0 in range(s, V, cw):
+                    c1 = min(c0 + cw, V)
+                    G = torch.mm(Y[s:e], Y[c0:c1].T, out=buf[:e - s, :c1 - c0])
+                    if c0 == s:  # the diagonal block (cw >= block): exclude i = k
+                        n = torch.arange(e - s, device=device)
+                        G[n, n] = -math.inf
+                    torch.maximum(rmax, G.amax(dim=1), out=rmax)
+                    torch.maximum(colmax[c0:c1], G.amax(dim=0), out=colmax[c0:c1])
                 torch.maximum(colmax[s:e], rmax, out=colmax[s:e])
-                torch.maximum(colmax[s:], cmax, out=colmax[s:])
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
     colmax = colmax.double()
@@ -557,16 +573,16 @@ def _nnls_colgen(k, Z, bb, x0, rng, n_top, n_random, n_add, max_rounds=30, stats
 # -- stage: hard tokens, fast path (rival NNLS + a deep random set) ------------------------------------
 @dataclass(frozen=True)
 class _Deep:
-    """A random set R of whitened rows shared by every hard token of one head: its centroid c, the inverse
-    of its covariance (the Hessian at x = 0 of :func:`_deep_newton`) and of G = A A^T, A = [Z_R^T; 1^T] (the exact
-    min-norm correction), and the max |b| scale. Whitened, 8r rows surround c with a margin (their hull holds
-    a ball about c), so the small remainder a token's rivals leave is a convex combination of them."""
+    """A random set R of whitened rows shared by every hard token of one head: its rows Z_R (float64 and a
+    float32 copy), centroid c, the inverse of its covariance (the Hessian at x = 0 of :func:`_deep_newton`),
+    the Cholesky factor of G = A A^T, A = [Z_R^T; 1^T] (the exact min-norm correction) and max |Z_R| (the
+    corrections' stop). Whitened, 8r rows surround c with a margin (their hull holds a ball about c), so
+    the small remainder a token's rivals leave is a convex combination of them."""
     rows: np.ndarray
     ZR: np.ndarray
     c: np.ndarray
     Hinv: np.ndarray
     G: tuple
-    A: np.ndarray
     scale: float
     ZR32: np.ndarray
 
@@ -587,16 +603,20 @@ def _deep_set(Z) -> _Deep | None:
     if n < 2 * r + 2:  # too few rows for a deep set: the general path decides
         return None
     rows = np.sort(np.random.default_rng(0x5EED).choice(V, n, replace=False))
-    ZR = np.ascontiguousarray(Z[rows])
+    ZR = np.take(Z, rows, axis=0, out=_empty((n, r)))
     c = ZR.mean(axis=0)
-    A = np.vstack([ZR.T, np.ones(n)])
+    AA = np.empty((r + 1, r + 1))      # A A^T for A = [Z_R^T; 1^T]: [[Z_R^T Z_R, n c], [n c^T, n]]
+    AA[:r, :r] = ZR.T @ ZR
+    AA[:r, r] = AA[r, :r] = n * c
+    AA[r, r] = n
     try:
-        AA = A @ A.T                       # [[Z_R^T Z_R, n c], [n c^T, n]]
         Hinv = sl.cho_solve(sl.cho_factor(AA[:r, :r] / n - np.outer(c, c)), np.eye(r))
         G = sl.cho_factor(AA)
     except np.linalg.LinAlgError:
         return None
-    deep = _Deep(rows, ZR, c, Hinv, G, A, float(np.abs(ZR).max()), ZR.astype(np.float32))
+    ZR32 = np.empty((n, r), np.float32) if n * r * 4 < 1 << 23 else _empty((n, r), np.float32)
+    ZR32[...] = ZR
+    deep = _Deep(rows, ZR, c, Hinv, G, float(np.abs(ZR).max()), ZR32)
     _DEEP[0] = (weakref.ref(Z), deep)
     return deep
 
@@ -962,11 +982,11 @@ def _absorb_alpha(k, Z, deep: _Deep, S, mu, lam, p, in_R):
     on the shared factor), and return (idx, w) if it stays non-negative. The caller checks it on (W, b)."""
     import scipy.linalg as sl
 
-    R, A = deep.rows, deep.A
+    R = deep.rows
     wR = (1 - lam) * p
     if in_R.size:
         wR[in_R] = 0.0
-        a_k = A[:, in_R[0]]
+        a_k = np.append(deep.ZR[in_R[0]], 1.0)  # token k's column of A = [Z_R^T; 1^T]
         Ga = sl.cho_solve(deep.G, a_k)
         denom = 1.0 - float(a_k @ Ga)
         if abs(denom) < 1e-12:
@@ -979,7 +999,7 @@ def _absorb_alpha(k, Z, deep: _Deep, S, mu, lam, p, in_R):
         y = sl.cho_solve(deep.G, rhs)
         if in_R.size:  # (G - a a^T)^-1 rhs by Sherman-Morrison
             y = y + Ga * (float(a_k @ y) / denom)
-        wR = wR + A.T @ y
+        wR = wR + (deep.ZR @ y[:-1] + y[-1])  # + A^T y
         if in_R.size:
             wR[in_R] = 0.0
     if min(float(wR.min()), float(mu.min())) < 0:
@@ -1278,7 +1298,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             stages[stage] += 1
         return acc is not None
 
-    wabs = float(np.abs(W).sum(axis=1).max())
+    wabs = _row_l1_max(W)
 
     def take_witness(k, y, stage):
         x = _accept_witness(W, b, T, k, y, stage, subject, wabs)
@@ -1425,7 +1445,7 @@ def _witness_margins(W, b, ks, X, wabs: float | None = None, block: int = 512) -
     ks = np.asarray(ks, dtype=np.int64)
     X = np.asarray(X, dtype=np.float64).reshape(W.shape[1], -1)
     if wabs is None:
-        wabs = float(np.abs(W).sum(axis=1).max())
+        wabs = _row_l1_max(W)
     babs = float(np.abs(b).max()) if b is not None else 0.0
     u = np.finfo(np.float64).eps / 2
     d = W.shape[1]

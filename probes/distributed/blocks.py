@@ -24,7 +24,6 @@ worker that dies mid-pass loses no data; the scheduler re-runs its tasks elsewhe
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +93,7 @@ def _hard_chunk(ctx, ks, x0s, rivals, rows, seed, chunk, cert_tol, subject):
     W, b, Z, bb, T = ctx
     rng = np.random.default_rng((int(seed), int(chunk)))
     stats = {"lp_solves": 0, "lp_rows_max": 0}
-    wabs = float(np.abs(W).sum(axis=1).max())
+    wabs = max(float(np.abs(W[s:s + 4096]).sum(axis=1).max()) for s in range(0, len(W), 4096))
     outs = [(int(k), _hard_token(int(k), W, b, Z, bb, T, x0, rv, rows, rng, cert_tol, stats, subject, wabs))
             for k, x0, rv in zip(ks, x0s, rivals)]
     return outs, stats
