@@ -38,12 +38,26 @@ class Diverged(InputError):
         return (type(self), (self.design, self.quantity, self.detail))
 
 
+def _all_finite_fast(value) -> bool:
+    """True only if every entry of a large float numpy array is finite, from one float64 sum (no mask
+    temporary): a NaN or Inf entry always makes the sum non-finite. False means "look entry by entry"
+    (it may be an overflow of the sum alone)."""
+    import numpy as np
+
+    if not isinstance(value, np.ndarray) or value.size < 1 << 16 or value.dtype.kind != "f":
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(value.sum(dtype=np.float64)))
+
+
 def check_finite(design: str, quantity: str, value, where: str = "") -> None:
     """Raise :class:`Diverged` naming ``design`` if ``value`` (number, numpy or torch array) holds NaN or Inf."""
     import numpy as np
 
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
+    if _all_finite_fast(value):
+        return
     arr = np.asarray(value, dtype=float)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -68,6 +82,8 @@ def require_finite(name: str, array) -> None:
             return
     except ImportError:  # pragma: no cover
         pass
+    if _all_finite_fast(array):
+        return
     arr = np.asarray(array)
     bad = ~np.isfinite(arr)
     if bad.any():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +128,25 @@ def test_missing_matplotlib_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_mpl)
     with pytest.raises(InputError, match=r"plots need matplotlib: pip install 'attnprobe\[plot\]'"):
         plotting.pyplot()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, "pair"])
+def test_finite_checks_on_large_arrays_use_the_sum_but_never_miss_a_non_finite_entry(bad):
+    """The fast path (one float64 sum) must still catch every NaN/Inf, including +Inf and -Inf together (their sum
+    is NaN), and an overflowing sum of finite entries must not be reported (it falls back to the entrywise check)."""
+    from probes.errors import Diverged, InputError, check_finite, require_finite
+
+    Z = np.random.default_rng(0).random((300, 300))
+    check_finite("h", "z", Z)  # finite: no error
+    big = Z.copy()
+    big[0, 0] = big[1, 1] = 1e308  # the sum overflows, every entry finite
+    check_finite("h", "z", big)
+    require_finite("w", big)
+    if bad == "pair":
+        Z[3, 4], Z[200, 1] = np.inf, -np.inf
+    else:
+        Z[3, 4] = bad
+    with pytest.raises(Diverged, match=r"index \(3, 4\)"):
+        check_finite("h", "z", Z)
+    with pytest.raises(InputError, match=r"index \(3, 4\)"):
+        require_finite("w", Z)
