@@ -242,13 +242,14 @@ def _whiten(W: np.ndarray, subject: str = "head"):
 
 
 # -- stage: GEMM self-witness --------------------------------------------------------------------------
-def _witness_pair(YI, YJ, diagonal: bool):
+def _witness_pair(YI, YJ, diagonal: bool, out=None):
     """The block-pair kernel of the self-witness pass: G = Y_I Y_J^T in the pass dtype (the diagonal of a
-    diagonal pair excluded: J starts at I's first row); returns (row maxima for I's rows, column maxima for J's).
-    The in-process loop and the Dask tasks (probes.distributed.blocks) both call this, on the same pairs."""
+    diagonal pair excluded: J starts at I's first row), into ``out`` if given; returns (row maxima for I's
+    rows, column maxima for J's). The in-process loop (on column tiles of the pairs) and the Dask tasks
+    (probes.distributed.blocks) both call this."""
     import torch
 
-    G = YI @ YJ.T
+    G = YI @ YJ.T if out is None else torch.mm(YI, YJ.T, out=out)
     if diagonal:
         n = torch.arange(G.shape[0], device=G.device)
         G[n, n] = -math.inf
@@ -296,14 +297,11 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
             for s in _progress(starts, len(starts), "self-witness GEMM", progress):
                 e = min(s + block, V)
                 rmax = torch.full((e - s,), -math.inf, dtype=tdtype, device=device)
-                for c0 in range(s, V, cw):
+                for c0 in range(s, V, cw):  # the first tile holds the diagonal (cw >= block)
                     c1 = min(c0 + cw, V)
-                    G = torch.mm(Y[s:e], Y[c0:c1].T, out=buf[:e - s, :c1 - c0])
-                    if c0 == s:  # the diagonal block (cw >= block): exclude i = k
-                        n = torch.arange(e - s, device=device)
-                        G[n, n] = -math.inf
-                    torch.maximum(rmax, G.amax(dim=1), out=rmax)
-                    torch.maximum(colmax[c0:c1], G.amax(dim=0), out=colmax[c0:c1])
+                    tr, tc = _witness_pair(Y[s:e], Y[c0:c1], c0 == s, out=buf[:e - s, :c1 - c0])
+                    torch.maximum(rmax, tr, out=rmax)
+                    torch.maximum(colmax[c0:c1], tc, out=colmax[c0:c1])
                 torch.maximum(colmax[s:e], rmax, out=colmax[s:e])
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
@@ -614,7 +612,7 @@ def _deep_set(Z) -> _Deep | None:
         G = sl.cho_factor(AA)
     except np.linalg.LinAlgError:
         return None
-    ZR32 = np.empty((n, r), np.float32) if n * r * 4 < 1 << 23 else _empty((n, r), np.float32)
+    ZR32 = _empty((n, r), np.float32)
     ZR32[...] = ZR
     deep = _Deep(rows, ZR, c, Hinv, G, float(np.abs(ZR).max()), ZR32)
     _DEEP[0] = (weakref.ref(Z), deep)
@@ -627,6 +625,34 @@ def _one_blas_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def _few_above(bb, k: int, r: int) -> bool:
+    """Few rows (<= max(r/4, 16)) have a bias not below b_k: the token is likely rescued by its bias, and a
+    short witness (:func:`_ldp_witness`) is tried before an alpha."""
+    return bb is not None and int(np.count_nonzero(bb >= bb[k])) <= _ldp_rows(r)
+
+
+def _ldp_rows(r: int) -> int:
+    return max(r // 4, 16)
+
+
+def _absorb_target(k, bb, deep: "_Deep", S, mu, lam, e):
+    """The point c + e / (1 - lam) the deep set must reach for the rivals' fit (mu on S, share lam, remainder
+    e) to give an alpha, or None when it cannot: the rivals' share too close to 1, a bias no weights on R can
+    make up, or the point provably outside conv(R) (:func:`_deep_reach`)."""
+    if lam >= 1 - _ABSORB_EPS / 2:
+        return None
+    if bb is not None and float(mu @ bb[S]) + (1 - lam) * float(bb[deep.rows].max()) < bb[k]:
+        return None
+    o = e / (1 - lam)
+    return deep.c + o if _deep_reach(deep, o) else None
+
+
+def _bias_short(k, bb, deep: "_Deep", S, mu, lam, p) -> bool:
+    """With a bias: the alpha (mu on S, (1 - lam) p on R) falls short of b_k (no certificate from these rows)."""
+    return bb is not None and (float(mu @ bb[S] + (1 - lam) * (p @ bb[deep.rows]))
+                               < bb[k] - 1e-9 * (1 + abs(bb[k])))
 
 
 def _n_rivals(r: int) -> int:
@@ -731,7 +757,6 @@ def _rival_absorb(k, Z, bb, deep: _Deep, top, rounds: int = 3, stats=None, subje
     V, r = Z.shape
     has_b = bb is not None
     c = deep.c
-    eps = _ABSORB_EPS
     in_R = np.flatnonzero(deep.rows == k)
     S = np.asarray(top, np.int64)
     S = S[S != k]
@@ -744,18 +769,15 @@ def _rival_absorb(k, Z, bb, deep: _Deep, top, rounds: int = 3, stats=None, subje
             stats["absorb_solves"] = stats.get("absorb_solves", 0) + 1
         mu, lam, rho, omega, bR, sb = fit
         e = rho[:r]
-        if has_b and float(mu @ bb[S]) + (1 - lam) * float(bb[deep.rows].max()) < bb[k]:
-            pass  # no weights on R can make up the bias: grow the rivals instead
-        elif lam < 1 - eps / 2 and _deep_reach(deep, e / (1 - lam)):
+        target = _absorb_target(k, bb, deep, S, mu, lam, e)
+        if target is not None:  # else grow the rivals
             # loose first: the min-norm corrections of _absorb_alpha remove a small remainder while p > 0
             # keeps a margin; tighter only if they do not
             state = None
             for tol in (1e-4, 1e-8, 1e-12):
-                p, state = _deep_newton(deep, c + e / (1 - lam), in_R, tol * math.sqrt(r), state, stats=stats)
-                if p is None:
-                    break
-                if has_b and float(mu @ bb[S] + (1 - lam) * (p @ bb[deep.rows])) < bb[k] - 1e-9 * (1 + abs(bb[k])):
-                    break  # the bias falls short: no certificate from these rows (a witness may exist)
+                p, state = _deep_newton(deep, target, in_R, tol * math.sqrt(r), state, stats=stats)
+                if p is None or _bias_short(k, bb, deep, S, mu, lam, p):
+                    break  # (a bias short of b_k: a witness may exist)
                 out = _absorb_alpha(k, Z, deep, S, mu, lam, p, in_R)
                 if out is not None:
                     return out
@@ -893,7 +915,7 @@ def _absorb_batch(ks, W, b, Z, bb, deep: _Deep, tops, cert_tol, stats, subject="
     with _one_blas_thread():  # small per-token solves: one BLAS thread (see _one_blas_thread)
         for k, top in _progress(list(zip(ks.tolist(), tops)), len(ks), "hard tokens: rival fits", progress,
                                 unit="token", rate=True):
-            if bb is not None and int(np.count_nonzero(bb >= bb[k])) <= max(r // 4, 16):
+            if _few_above(bb, k, r):
                 continue  # likely bias-rescued: the per-token path tries a witness first
             S = np.asarray(top, np.int64)
             S = S[S != k]
@@ -902,22 +924,15 @@ def _absorb_batch(ks, W, b, Z, bb, deep: _Deep, tops, cert_tol, stats, subject="
             if fit is None:
                 continue
             mu, lam, rho = fit[:3]
-            if lam >= 1 - _ABSORB_EPS / 2:
-                continue
-            if bb is not None and float(mu @ bb[S]) + (1 - lam) * float(bb[deep.rows].max()) < bb[k]:
-                continue
-            if not _deep_reach(deep, rho[:r] / (1 - lam)):
-                continue  # outside the deep set's hull: the per-token path grows the rivals
-            cand.append((k, S, mu, lam, deep.c + rho[:r] / (1 - lam), np.flatnonzero(deep.rows == k)))
+            target = _absorb_target(k, bb, deep, S, mu, lam, rho[:r])
+            if target is not None:  # else the per-token path grows the rivals
+                cand.append((k, S, mu, lam, target, np.flatnonzero(deep.rows == k)))
     for s in range(0, len(cand), chunk):
         part = cand[s:s + chunk]
         ps = _deep_newton_batch(deep, np.stack([c[4] for c in part]), [c[5] for c in part], 1e-4 * math.sqrt(r))
         with _one_blas_thread():
             for (k, S, mu, lam, _t, in_R), p in zip(part, ps):
-                if p is None:
-                    continue
-                if bb is not None and (float(mu @ bb[S] + (1 - lam) * (p @ bb[deep.rows]))
-                                       < bb[k] - 1e-9 * (1 + abs(bb[k]))):
+                if p is None or _bias_short(k, bb, deep, S, mu, lam, p):
                     continue
                 got = _absorb_alpha(k, Z, deep, S, mu, lam, p, in_R)
                 acc = None if got is None else _accept_alpha(W, b, k, got[0], got[1], "absorb", cert_tol, subject)
@@ -941,8 +956,8 @@ def _ldp_witness(k, Z, bb, top, rounds: int = 8, stats=None, subject="head"):
     spread = float(np.abs(gap).max()) or 1.0
     eps = 1e-3 * (float(bvec.std()) or spread) if bb is not None else 1.0
     up = np.flatnonzero(gap >= 0)
-    if up.size > max(r // 4, 16):  # many rows above b_k: the closest to it (x = 0 is far from a witness)
-        up = up[np.argpartition(gap[up], max(r // 4, 16) - 1)[: max(r // 4, 16)]]
+    if up.size > _ldp_rows(r):  # many rows above b_k: the closest to it (x = 0 is far from a witness)
+        up = up[np.argpartition(gap[up], _ldp_rows(r) - 1)[: _ldp_rows(r)]]
     S = np.union1d(up, np.asarray(top, np.int64)[: max(r // 8, 8)])
     S = S[S != k]
     n_add = max(r // 8, 16)
@@ -1216,9 +1231,7 @@ def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subje
             x = None if y is None else _accept_witness(W, b, T, k, y, "ldp", subject, wabs)
             return None if x is None else ("witness", x, "ldp")
 
-        # a token with few rows of higher bias is likely rescued by it: try the short witness first
-        few_above = bb is not None and int(np.count_nonzero(bb >= bb[k])) <= max(r // 4, 16)
-        for attempt in ((ldp, absorb) if few_above else (absorb, ldp)):
+        for attempt in ((ldp, absorb) if _few_above(bb, k, r) else (absorb, ldp)):
             got = attempt()
             if got is not None:
                 return got
@@ -1278,7 +1291,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     scale = np.ones(V)
     explicit: dict[int, np.ndarray] = {}
     alphas: dict[int, tuple] = {}
-    stages = {"self_witness": 0, "hull": 0, "reflection": 0, "lp": 0, "tolerant": 0}
+    stages = {"self_witness": 0, "hull": 0, "reflection": 0, "lp": 0, "tolerant": 0, "absorb": 0, "absorb_solves": 0}
     clock = {"whiten": 0.0, "hull": 0.0, "self_witness": 0.0, "reflection": 0.0, "lp": 0.0, "tolerant": 0.0}
     clock["whiten"] = time.perf_counter() - tick0
     tick = time.perf_counter()
@@ -1309,6 +1322,9 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         return x is not None
 
     route = "trivial"
+    x_last: dict = {}    # the reflection's last point and rivals met, per token
+    rivals: dict = {}
+    top_of: dict = {}    # the top rivals, per token (_top_rivals)
     if r == 0:  # all rows equal: the bias alone decides
         bvec = b if b is not None else np.zeros(V)
         top = np.flatnonzero(bvec == bvec.max())
@@ -1344,10 +1360,6 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             stages["self_witness"] = int(ok.sum())
             todo = np.flatnonzero(~ok)
             lap("self_witness")
-            stages.update(absorb=0, absorb_solves=0)
-            top_of: dict = {}
-            x_last, rivals = {}, {}
-
             def reflect(pat):
                 """Braid-Reflect on todo for ``pat`` steps; its witnesses re-checked in float64 on (W, b)."""
                 found, last, riv = _braid(Z, bb, todo, pat, dev, 512, progress, Y if Y.dtype == np.float32 else None)
@@ -1384,16 +1396,10 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             if todo.size and r > 3 and patience > quick:
                 todo = reflect(patience)
             lap("reflection")
-        if "x_last" not in locals():
-            x_last, rivals = {}, {}
         rows = lp_rows or max(2 * r, 64)
         rng = np.random.default_rng(seed)
         stages.update(lp_solves=0, lp_rows_max=0)
-        stages.setdefault("absorb", 0)
-        stages.setdefault("absorb_solves", 0)
         stages.update(ldp=0, nnls=0, nnls_solves=0, nnls_rows_max=0)
-        if "top_of" not in locals():
-            top_of = {}
         if todo.size and r > 3 and hard_tokens is None:
             missing = [k for k in todo.tolist() if k not in top_of]
             if missing:

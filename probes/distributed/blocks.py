@@ -88,12 +88,12 @@ def _pair_task(YI, YJ, diagonal: bool):
 
 def _hard_chunk(ctx, ks, x0s, rivals, rows, seed, chunk, cert_tol, subject):
     """The in-process per-token function on a chunk of tokens; returns ([(k, out)], LP counters)."""
-    from probes.unargmaxable import _hard_token
+    from probes.unargmaxable import _hard_token, _row_l1_max
 
     W, b, Z, bb, T = ctx
     rng = np.random.default_rng((int(seed), int(chunk)))
     stats = {"lp_solves": 0, "lp_rows_max": 0}
-    wabs = max(float(np.abs(W[s:s + 4096]).sum(axis=1).max()) for s in range(0, len(W), 4096))
+    wabs = _row_l1_max(W)
     outs = [(int(k), _hard_token(int(k), W, b, Z, bb, T, x0, rv, rows, rng, cert_tol, stats, subject, wabs))
             for k, x0, rv in zip(ks, x0s, rivals)]
     return outs, stats
