@@ -154,17 +154,23 @@ class CountResult(Result):
 
 
 # -- input ---------------------------------------------------------------------------------------------
-def _as_array(name: str, a) -> np.ndarray:
+def _as_array(name: str, a, keep32: bool = False) -> np.ndarray:
+    """``a`` as a float64 array; with ``keep32`` a float32 array stays as it is (read only, never written:
+    its values are exact in float64 and every float64 stage promotes them by row chunks; the float64 copy
+    of a GPT-2-size head cost ~0.7 s of the bench's wall time)."""
     try:
         import torch
 
         if isinstance(a, torch.Tensor):
-            a = a.detach().cpu().double().numpy()
+            a = a.detach().cpu()
+            a = a.numpy() if keep32 and a.dtype == torch.float32 else a.double().numpy()
     except ImportError:  # pragma: no cover
         pass
     arr = np.asarray(a)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise InputError(f"{name}: dtype {arr.dtype} is not a real number type; pass a float array")
+    if keep32 and arr.dtype == np.float32:
+        return arr
     out = _empty(arr.shape, np.float64)
     out[...] = arr
     return out
@@ -172,7 +178,7 @@ def _as_array(name: str, a) -> np.ndarray:
 
 def _row_l1_max(W, chunk: int = 4096) -> float:
     """max_i sum_j |W_ij|, by row chunks (a V x d temporary of |W| cost ~1 s of page faults at GPT-2 size)."""
-    return max(float(np.abs(W[s:s + chunk]).sum(axis=1).max()) for s in range(0, len(W), chunk))
+    return max(float(np.abs(W[s:s + chunk]).sum(axis=1, dtype=np.float64).max()) for s in range(0, len(W), chunk))
 
 
 def _empty(shape, dtype=np.float64) -> np.ndarray:
@@ -189,8 +195,9 @@ def _empty(shape, dtype=np.float64) -> np.ndarray:
     return torch.empty(tuple(shape), dtype=tdt).numpy()
 
 
-def _check_input(W, b) -> tuple[np.ndarray, np.ndarray | None]:
-    W = _as_array("weight", W)
+def _check_input(W, b, keep32: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """(W, b) as float64 arrays (W float32 kept as it is with ``keep32``), shapes and finiteness checked."""
+    W = _as_array("weight", W, keep32)
     if W.ndim != 2:
         raise InputError(f"weight: expected a 2-D (vocab_size x dim) matrix, got shape {W.shape}; "
                          "pass the output embedding / lm_head weight")
@@ -222,21 +229,29 @@ def _progress(iterable, total, desc, enabled, **kw):
 
 
 # -- whitening -----------------------------------------------------------------------------------------
-def _whiten(W: np.ndarray, subject: str = "head"):
-    """Z = (W - mu) T with T = U diag(lambda^-1/2) over the non-null eigen-directions of the covariance."""
+def _whiten(W: np.ndarray, subject: str = "head", chunk: int = 4096):
+    """Z = (W - mu) T with T = U diag(lambda^-1/2) over the non-null eigen-directions of the covariance.
+    The covariance and Z are built by row chunks through one small centred buffer (no V x d centred copy:
+    on the 2-core bench machine a fresh 309 MB array costs ~0.5 s of first-touch page faults)."""
     V, d = W.shape
-    mu = W.mean(axis=0)
-    Wc = np.subtract(W, mu, out=_empty(W.shape))
+    mu = W.mean(axis=0, dtype=np.float64)
+    buf = np.empty((min(chunk, V), d))
+    C = np.zeros((d, d))
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
-        C = (Wc.T @ Wc) / V
+        for s in range(0, V, chunk):
+            Wc = np.subtract(W[s:s + chunk], mu, out=buf[:min(chunk, V - s)])
+            C += Wc.T @ Wc  # a SYRK
+        C /= V
     check_finite(subject, "row covariance (whitening)", C,
                  "the weights overflow float64 when squared; rescale W and b (the verdicts are scale-invariant)")
     evals, evecs = np.linalg.eigh(C)
     top = float(evals.max()) if evals.size else 0.0
     keep = evals > max(top, 0.0) * (d * 4 * np.finfo(np.float64).eps) if top > 0 else np.zeros(d, bool)
     T = evecs[:, keep] / np.sqrt(evals[keep])
-    Z = np.matmul(Wc, T, out=_empty((V, T.shape[1])))
-    del Wc
+    Z = _empty((V, T.shape[1]))
+    for s in range(0, V, chunk):
+        Wc = np.subtract(W[s:s + chunk], mu, out=buf[:min(chunk, V - s)])
+        np.matmul(Wc, T, out=Z[s:s + chunk])
     check_finite(subject, "whitened rows", Z)
     return Z, T, None
 
@@ -269,14 +284,26 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
     import torch
 
     V, r = Z.shape
-    Y = torch.from_numpy(Z).to(device=device, dtype=tdtype)
-    ynorm = torch.empty(V, dtype=torch.float64, device=device)
-    self_dot = torch.empty(V, dtype=torch.float64, device=device)
-    for s in range(0, V, 8192):  # chunked float64 norms and self products (no V x r float64 copy)
-        Yc = Y[s:s + 8192].double()
-        Zc = torch.from_numpy(Z[s:s + 8192]).to(device=device, dtype=torch.float64)
-        ynorm[s:s + 8192] = Yc.norm(dim=1)
-        self_dot[s:s + 8192] = (Zc * Yc).sum(dim=1)
+    # Y = fl(Z) with float64 row norms and self products z_k.y_k, by row chunks through one small float64
+    # buffer (no V x r float64 temporaries), on the host; then moved to the device once
+    ndt = np.float32 if tdtype == torch.float32 else np.float64
+    Yh = _empty((V, r), ndt) if ndt is np.float32 else Z
+    ynorm_h, self_dot_h = np.empty(V), np.empty(V)
+    chunk = 2048
+    yb = np.empty((min(chunk, V), r))
+    for s in range(0, V, chunk):
+        e = min(s + chunk, V)
+        if ndt is np.float32:
+            np.copyto(Yh[s:e], Z[s:e], casting="same_kind")
+            Yc = yb[:e - s]
+            np.copyto(Yc, Yh[s:e])
+        else:
+            Yc = Z[s:e]
+        ynorm_h[s:e] = np.sqrt(np.einsum("ij,ij->i", Yc, Yc))
+        self_dot_h[s:e] = np.einsum("ij,ij->i", Z[s:e], Yc)
+    Y = torch.from_numpy(Yh).to(device=device)
+    ynorm = torch.from_numpy(ynorm_h).to(device=device)
+    self_dot = torch.from_numpy(self_dot_h).to(device=device)
     ymax = float(ynorm.max())
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -835,14 +862,16 @@ def _deep_newton_batch(deep: _Deep, targets, drops, tol: float, iters: int = 60,
         drop_mask[j, dj] = True
 
     def fg(X, rows):
-        L = (X[rows].astype(np.float32) @ ZR.T).astype(np.float64)
-        L[drop_mask[rows]] = -np.inf
-        mx = L.max(axis=1, keepdims=True)
-        E = np.exp(L - mx)
-        tot = E.sum(axis=1, keepdims=True)
-        P = E / tot
-        f = (mx + np.log(tot)).ravel() - np.einsum("ij,ij->i", targets[rows], X[rows])
-        G = (P.astype(np.float32) @ ZR).astype(np.float64) - targets[rows]
+        # a line-search trial point beyond float32 range gives a non-finite f: the Armijo test rejects it
+        with np.errstate(over="ignore", invalid="ignore"):
+            L = (X[rows].astype(np.float32) @ ZR.T).astype(np.float64)
+            L[drop_mask[rows]] = -np.inf
+            mx = L.max(axis=1, keepdims=True)
+            E = np.exp(L - mx)
+            tot = E.sum(axis=1, keepdims=True)
+            P = E / tot
+            f = (mx + np.log(tot)).ravel() - np.einsum("ij,ij->i", targets[rows], X[rows])
+            G = (P.astype(np.float32) @ ZR).astype(np.float64) - targets[rows]
         return f, P, G
 
     X = np.zeros((m, r))
@@ -1129,15 +1158,16 @@ def _polish_alpha(W, k, idx, w):
     w = w / w.sum()
     if idx.size == 1:
         return idx, np.ones(1)
-    scale = max(float(np.abs(W[idx]).max()), float(np.abs(W[k]).max()), 1e-300)
-    if np.abs(W[idx].T @ w - W[k]).max() <= 1e-13 * scale:
+    Wi, wk = W[idx].astype(np.float64), W[k].astype(np.float64)  # (W may be float32: exact in float64)
+    scale = max(float(np.abs(Wi).max()), float(np.abs(wk).max()), 1e-300)
+    if np.abs(Wi.T @ w - wk).max() <= 1e-13 * scale:
         return idx, w  # already exact to rounding: nothing to polish
-    D = (W[idx[:-1]] - W[idx[-1]]).T
-    beta, *_ = np.linalg.lstsq(D, W[k] - W[idx[-1]], rcond=None)
+    D = (Wi[:-1] - Wi[-1]).T
+    beta, *_ = np.linalg.lstsq(D, wk - Wi[-1], rcond=None)
     a2 = np.append(beta, 1 - beta.sum())
     if a2.min() >= 0:
-        r1 = np.abs(W[idx].T @ w - W[k]).max()
-        r2 = np.abs(W[idx].T @ a2 - W[k]).max()
+        r1 = np.abs(Wi.T @ w - wk).max()
+        r2 = np.abs(Wi.T @ a2 - wk).max()
         if r2 <= r1:
             return idx, a2
     return idx, w
@@ -1154,7 +1184,7 @@ def _scales(W, b) -> tuple[float, float]:
     c = _SCALES[0]
     if c is not None and c[0]() is W and (c[1] is None and b is None or c[1] is not None and c[1]() is b):
         return c[2], c[3]
-    mw = W.mean(0)  # max |W - mean| from the column extremes: no V x d temporaries
+    mw = W.mean(0, dtype=np.float64)  # max |W - mean| from the column extremes: no V x d temporaries
     sw = max(float(np.maximum(W.max(0) - mw, mw - W.min(0)).max()), 1e-300)
     sbv = max(float(np.abs(b - b.mean()).max()), 1e-300) if b is not None else 1.0
     _SCALES[0] = (weakref.ref(W), None if b is None else weakref.ref(b), sw, sbv)
@@ -1162,9 +1192,20 @@ def _scales(W, b) -> tuple[float, float]:
 
 
 def _combination(W, idx, w) -> np.ndarray:
-    """sum_i w_i W[idx_i] in float64; a long combination as a sparse row times W (no gathered copy of the rows)."""
+    """sum_i w_i W[idx_i] in float64; a long combination as a sparse row times W (no gathered copy of the rows),
+    or, for a float32 W (which the sparse product would copy whole to float64), by chunks of gathered rows."""
     if len(idx) <= 512:
-        return W[idx].T @ w
+        return W[idx].T @ np.asarray(w, np.float64)
+    if W.dtype != np.float64:  # gathered and promoted 512 rows at a time through two small buffers
+        w, idx = np.asarray(w, np.float64), np.asarray(idx, np.int64)
+        out, ch = np.zeros(W.shape[1]), 512
+        b32, b64 = np.empty((ch, W.shape[1]), W.dtype), np.empty((ch, W.shape[1]))
+        for s in range(0, len(idx), ch):
+            n = min(ch, len(idx) - s)
+            np.take(W, idx[s:s + n], axis=0, out=b32[:n])
+            b64[:n] = b32[:n]
+            out += w[s:s + n] @ b64[:n]
+        return out
     from scipy.sparse import csr_matrix
 
     row = csr_matrix((np.asarray(w, np.float64), np.asarray(idx, np.int64), [0, len(idx)]), shape=(1, W.shape[0]))
@@ -1274,7 +1315,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     import torch
 
     t0, c0 = time.perf_counter(), time.process_time()
-    W, b = _check_input(W, b)
+    W, b = _check_input(W, b, keep32=True)
     if ties not in ("strict", "tolerant"):
         raise InputError(f"ties={ties!r}: use 'strict' (ties are unargmaxable) or 'tolerant'")
     if method not in ("auto", "hull", "lp"):
@@ -1458,21 +1499,55 @@ def _witness_margins(W, b, ks, X, wabs: float | None = None, block: int = 512) -
     out = np.empty(len(ks))
     for s in range(0, len(ks), block):
         kb, Xb = ks[s:s + block], X[:, s:s + block]
-        zk, rival = _own_and_rival_logits(W, b, kb, Xb)
         bound = 4 * (d + 2) * u * (wabs * np.abs(Xb).max(axis=0) + babs)
+        if W.dtype == np.float32 and Xb.shape[1] > 1:
+            # a batch (the reflection's witnesses, far from ties) against a float32 W: a float32 screen with its rigorous bound: |W x - fl(W fl(x))| <= ||W||_1,max (gamma_d max|fl(x)|
+            # + u_32 max|x|) for each logit; the float64 bound still covers adding b. Columns it does not prove
+            # (or non-finite ones) get the float64 product below. A single witness (the hard-token stages':
+            # near-ties, which the screen rarely proves) goes to the float64 product directly.
+            u32 = np.finfo(np.float32).eps / 2
+            g32 = d * u32 / (1 - d * u32)
+            X32 = Xb.astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                Lg = (W @ X32).astype(np.float64)
+                zk, rival = _own_rival(Lg, b, kb)
+                e32 = wabs * (g32 * np.abs(X32).max(axis=0).astype(np.float64) + u32 * np.abs(Xb).max(axis=0) + 2.0 ** -149)
+                m32 = zk - rival - 2 * e32 - 2 * bound
+            ok = m32 > 0
+            out[s:s + block] = np.where(ok, m32, 0.0)
+            if ok.all():
+                continue
+            redo = np.flatnonzero(~ok)
+            zk, rival = _own_and_rival_logits(W, b, kb[redo], Xb[:, redo])
+            out[s + redo] = zk - rival - 2 * bound[redo]
+            continue
+        zk, rival = _own_and_rival_logits(W, b, kb, Xb)
         out[s:s + block] = zk - rival - 2 * bound
     return out
 
 
-def _own_and_rival_logits(W, b, ks, X):
-    """Float64 logits at witnesses X[:, j]: token ks[j]'s own and the largest of the others'."""
-    Lg = W @ X
+def _own_rival(Lg, b, ks):
+    """(own, largest other) logits from the V x B logits Lg at witnesses for tokens ks (b added in place)."""
     if b is not None:
         Lg += b[:, None]
     cols = np.arange(len(ks))
     own = Lg[ks, cols].copy()
     Lg[ks, cols] = -np.inf
     return own, Lg.max(axis=0)
+
+
+def _own_and_rival_logits(W, b, ks, X):
+    """Float64 logits at witnesses X[:, j]: token ks[j]'s own and the largest of the others'."""
+    if W.dtype == np.float64:
+        Lg = W @ X
+    else:  # float32 W: promoted 256 rows at a time through one small buffer (W @ X would copy all of W)
+        Lg = np.empty((W.shape[0], X.shape[1]))
+        buf = np.empty((min(256, W.shape[0]), W.shape[1]))
+        for s in range(0, W.shape[0], 256):
+            n = min(256, W.shape[0] - s)
+            buf[:n] = W[s:s + n]
+            np.matmul(buf[:n], X, out=Lg[s:s + n])
+    return _own_rival(Lg, b, ks)
 
 
 def _witness_margin(W, b, k, x, wabs: float | None = None) -> float:

@@ -440,3 +440,57 @@ def test_batched_deep_newton_agrees_with_the_per_token_one():
     for t, p in zip(targets[:-1], ps[:-1]):
         assert p is not None and p.min() > 0 and abs(p.sum() - 1) < 1e-9
         assert np.linalg.norm(p @ deep.ZR - t) < 1e-3
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_float32_weights_are_kept_and_give_the_verdicts_of_their_float64_values(bias):
+    """detect() keeps a float32 W as it is (no float64 copy of the head) and promotes it by row chunks in
+    every float64 stage: the same tokens, the same stages, every certificate valid on the float64 values,
+    and the caller's array untouched."""
+    W, b, planted = U.trained_like_head(3000, 24, n_planted=12, bias=bias, seed=3, dtype=np.float32,
+                                        rescued=6 if bias else 0)
+    assert W.dtype == np.float32
+    assert U._check_input(W, None, keep32=True)[0] is W
+    assert U._check_input(W, None)[0].dtype == np.float64
+    before = W.copy()
+    r32 = U.detect(W, b, seed=0)
+    r64 = U.detect(W.astype(np.float64), b, seed=0)
+    assert np.array_equal(W, before)
+    assert r32.certified and r64.certified
+    assert r32.unargmaxable == r64.unargmaxable, (r32.unargmaxable, r64.unargmaxable)
+    if not bias:
+        assert set(planted.tolist()) <= set(r32.unargmaxable)
+    assert U.verify(r32, W.astype(np.float64), b).ok
+
+
+def test_float32_witness_screen_proves_only_true_witnesses_and_defers_the_close_ones():
+    """The float32 screen of witness margins (a float32 W) proves a witness only above its rounding bound:
+    every margin it reports positive is positive in exact float64 arithmetic, it agrees with the float64
+    margins' signs, and a witness whose float64 margin is below the float32 bound (a near-tie) is not lost:
+    the float64 product decides it. Control: x = 0 (every logit tied) is never a witness."""
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((3000, 16)).astype(np.float32)
+    W64 = W.astype(np.float64)
+    ks = rng.choice(3000, 40, replace=False)
+    X = W64[ks].T * 3.0  # each row's own direction: a witness for a hull vertex
+    # near-ties: x on the bisector of k and its nearest rival, pushed by a hair towards k
+    k2 = ks[:10]
+    L = W64[k2] @ W64.T
+    L[np.arange(10), k2] = -np.inf
+    j = L.argmax(axis=1)
+    Xn = X[:, :10].copy()
+    for c in range(10):
+        dv = W64[k2[c]] - W64[j[c]]
+        Xn[:, c] -= ((dv @ Xn[:, c]) / (dv @ dv)) * dv
+        Xn[:, c] += 1e-9 * dv
+    ks_all, X_all = np.concatenate([ks, k2]), np.hstack([X, Xn])
+    m32 = U._witness_margins(W, None, ks_all, X_all)
+    m64 = U._witness_margins(W64, None, ks_all, X_all)
+    assert np.array_equal(m32 > 0, m64 > 0), (m32, m64)
+    own = (W64 @ X_all)[ks_all, np.arange(len(ks_all))]
+    Lg = W64 @ X_all
+    Lg[ks_all, np.arange(len(ks_all))] = -np.inf
+    assert np.all((own - Lg.max(axis=0))[m32 > 0] > 0)
+    assert (m64 > 0).sum() >= 30  # most own directions are witnesses (the premise of the check)
+    z = U._witness_margins(W, None, ks[:5], np.zeros((16, 5)))
+    assert np.all(z <= 0)
