@@ -181,6 +181,18 @@ def _row_l1_max(W, chunk: int = 4096) -> float:
     return max(float(np.abs(W[s:s + chunk]).sum(axis=1, dtype=np.float64).max()) for s in range(0, len(W), chunk))
 
 
+def _rows64(W, rows=None, chunk: int = 256):
+    """Yield (s, n, B): float64 copies B of W's rows rows[s:s + n] (all rows if None), ``chunk`` at a time,
+    through one small buffer reused for every chunk (the caller may change B in place). A float32 W is
+    promoted this way by every float64 stage: W @ X on a float32 W would copy the whole head to float64."""
+    n_rows = len(W) if rows is None else len(rows)
+    buf = np.empty((min(chunk, n_rows), W.shape[1]))
+    for s in range(0, n_rows, chunk):
+        n = min(chunk, n_rows - s)
+        buf[:n] = W[s:s + n] if rows is None else W[rows[s:s + n]]
+        yield s, n, buf[:n]
+
+
 def _empty(shape, dtype=np.float64) -> np.ndarray:
     """np.empty for the big per-head arrays, from torch's CPU allocator (it takes transparent huge pages, where
     a fresh numpy array of a few hundred MB paid ~0.7 s of first-touch page faults on the bench machine)."""
@@ -235,11 +247,10 @@ def _whiten(W: np.ndarray, subject: str = "head", chunk: int = 4096):
     on the 2-core bench machine a fresh 309 MB array costs ~0.5 s of first-touch page faults)."""
     V, d = W.shape
     mu = W.mean(axis=0, dtype=np.float64)
-    buf = np.empty((min(chunk, V), d))
     C = np.zeros((d, d))
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
-        for s in range(0, V, chunk):
-            Wc = np.subtract(W[s:s + chunk], mu, out=buf[:min(chunk, V - s)])
+        for _s, _n, Wc in _rows64(W, chunk=chunk):
+            Wc -= mu
             C += Wc.T @ Wc  # a SYRK
         C /= V
     check_finite(subject, "row covariance (whitening)", C,
@@ -249,9 +260,9 @@ def _whiten(W: np.ndarray, subject: str = "head", chunk: int = 4096):
     keep = evals > max(top, 0.0) * (d * 4 * np.finfo(np.float64).eps) if top > 0 else np.zeros(d, bool)
     T = evecs[:, keep] / np.sqrt(evals[keep])
     Z = _empty((V, T.shape[1]))
-    for s in range(0, V, chunk):
-        Wc = np.subtract(W[s:s + chunk], mu, out=buf[:min(chunk, V - s)])
-        np.matmul(Wc, T, out=Z[s:s + chunk])
+    for s, n, Wc in _rows64(W, chunk=chunk):
+        Wc -= mu
+        np.matmul(Wc, T, out=Z[s:s + n])
     check_finite(subject, "whitened rows", Z)
     return Z, T, None
 
@@ -1196,15 +1207,11 @@ def _combination(W, idx, w) -> np.ndarray:
     or, for a float32 W (which the sparse product would copy whole to float64), by chunks of gathered rows."""
     if len(idx) <= 512:
         return W[idx].T @ np.asarray(w, np.float64)
-    if W.dtype != np.float64:  # gathered and promoted 512 rows at a time through two small buffers
+    if W.dtype != np.float64:  # the rows gathered and promoted 512 at a time (_rows64)
         w, idx = np.asarray(w, np.float64), np.asarray(idx, np.int64)
-        out, ch = np.zeros(W.shape[1]), 512
-        b32, b64 = np.empty((ch, W.shape[1]), W.dtype), np.empty((ch, W.shape[1]))
-        for s in range(0, len(idx), ch):
-            n = min(ch, len(idx) - s)
-            np.take(W, idx[s:s + n], axis=0, out=b32[:n])
-            b64[:n] = b32[:n]
-            out += w[s:s + n] @ b64[:n]
+        out = np.zeros(W.shape[1])
+        for s, n, B in _rows64(W, idx, chunk=512):
+            out += w[s:s + n] @ B
         return out
     from scipy.sparse import csr_matrix
 
@@ -1501,17 +1508,19 @@ def _witness_margins(W, b, ks, X, wabs: float | None = None, block: int = 512) -
         kb, Xb = ks[s:s + block], X[:, s:s + block]
         bound = 4 * (d + 2) * u * (wabs * np.abs(Xb).max(axis=0) + babs)
         if W.dtype == np.float32 and Xb.shape[1] > 1:
-            # a batch (the reflection's witnesses, far from ties) against a float32 W: a float32 screen with its rigorous bound: |W x - fl(W fl(x))| <= ||W||_1,max (gamma_d max|fl(x)|
-            # + u_32 max|x|) for each logit; the float64 bound still covers adding b. Columns it does not prove
-            # (or non-finite ones) get the float64 product below. A single witness (the hard-token stages':
-            # near-ties, which the screen rarely proves) goes to the float64 product directly.
+            # a batch (the reflection's witnesses, far from ties) against a float32 W: a float32 screen with
+            # its rigorous bound, |W x - fl(W fl(x))| <= ||W||_1,max (gamma_d max|fl(x)| + u_32 max|x|) per
+            # logit; the float64 bound still covers adding b. Columns it does not prove (or non-finite ones)
+            # get the float64 product below. A single witness (the hard-token stages': near-ties, which the
+            # screen rarely proves) goes to the float64 product directly.
             u32 = np.finfo(np.float32).eps / 2
             g32 = d * u32 / (1 - d * u32)
             X32 = Xb.astype(np.float32)
             with np.errstate(over="ignore", invalid="ignore"):
                 Lg = (W @ X32).astype(np.float64)
                 zk, rival = _own_rival(Lg, b, kb)
-                e32 = wabs * (g32 * np.abs(X32).max(axis=0).astype(np.float64) + u32 * np.abs(Xb).max(axis=0) + 2.0 ** -149)
+                e32 = wabs * (g32 * np.abs(X32).max(axis=0).astype(np.float64) + u32 * np.abs(Xb).max(axis=0)
+                              + 2.0 ** -149)
                 m32 = zk - rival - 2 * e32 - 2 * bound
             ok = m32 > 0
             out[s:s + block] = np.where(ok, m32, 0.0)
@@ -1540,13 +1549,10 @@ def _own_and_rival_logits(W, b, ks, X):
     """Float64 logits at witnesses X[:, j]: token ks[j]'s own and the largest of the others'."""
     if W.dtype == np.float64:
         Lg = W @ X
-    else:  # float32 W: promoted 256 rows at a time through one small buffer (W @ X would copy all of W)
+    else:  # float32 W: promoted by row chunks (_rows64)
         Lg = np.empty((W.shape[0], X.shape[1]))
-        buf = np.empty((min(256, W.shape[0]), W.shape[1]))
-        for s in range(0, W.shape[0], 256):
-            n = min(256, W.shape[0] - s)
-            buf[:n] = W[s:s + n]
-            np.matmul(buf[:n], X, out=Lg[s:s + n])
+        for s, n, B in _rows64(W):
+            np.matmul(B, X, out=Lg[s:s + n])
     return _own_rival(Lg, b, ks)
 
 

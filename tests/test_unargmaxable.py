@@ -445,8 +445,8 @@ def test_batched_deep_newton_agrees_with_the_per_token_one():
 @pytest.mark.parametrize("bias", [False, True])
 def test_float32_weights_are_kept_and_give_the_verdicts_of_their_float64_values(bias):
     """detect() keeps a float32 W as it is (no float64 copy of the head) and promotes it by row chunks in
-    every float64 stage: the same tokens, the same stages, every certificate valid on the float64 values,
-    and the caller's array untouched."""
+    every float64 stage: the same tokens, every certificate valid on the float64 values, and the caller's
+    array untouched."""
     W, b, planted = U.trained_like_head(3000, 24, n_planted=12, bias=bias, seed=3, dtype=np.float32,
                                         rescued=6 if bias else 0)
     assert W.dtype == np.float32
@@ -492,5 +492,10 @@ def test_float32_witness_screen_proves_only_true_witnesses_and_defers_the_close_
     Lg[ks_all, np.arange(len(ks_all))] = -np.inf
     assert np.all((own - Lg.max(axis=0))[m32 > 0] > 0)
     assert (m64 > 0).sum() >= 30  # most own directions are witnesses (the premise of the check)
+    # the screen itself proved the far witnesses (its bound is the larger: m32 < m64), and the near-ties were
+    # decided by the float64 product (m32 == m64): neither path is bypassed
+    far, near = np.arange(40)[m64[:40] > 0], 40 + np.arange(10)
+    assert np.all(m32[far] < m64[far]), (m32[far], m64[far])
+    assert np.array_equal(m32[near], m64[near])
     z = U._witness_margins(W, None, ks[:5], np.zeros((16, 5)))
     assert np.all(z <= 0)
