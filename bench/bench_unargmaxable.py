@@ -95,6 +95,29 @@ def floor_seconds(V: int, d: int, *, device: str = "cpu", block: int = 1024, see
     return best
 
 
+def int8_floor_seconds(V: int, d: int, *, block: int = 1024, seed: int = 0, reps: int = 2) -> float | None:
+    """Wall seconds of one symmetric V x V x d int8 product with int32 sums (the int8 screen's own floor: the
+    same column tiles as :func:`floor_seconds`), best of ``reps``; None where torch has no CPU int8 kernel."""
+    import torch
+
+    from probes import witness_screen as ws
+
+    if not ws.available("cpu"):
+        return None
+    g = torch.Generator().manual_seed(seed)
+    Q = torch.randint(-127, 128, (V, d), generator=g, dtype=torch.int8)
+    cw = max(4096, block)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for s in range(0, V, block):
+            e = min(s + block, V)
+            for c0 in range(s, V, cw):
+                torch._int_mm(Q[s:e], Q[c0:min(c0 + cw, V)].T)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def _detect_child(wl, V, d, m, a, q):
     """Runs in a fresh process: the floor, then the detector and its float64 re-check."""
     import scipy.linalg  # noqa: F401  (one-time imports outside the timed call, as torch is for the floor)
@@ -104,9 +127,10 @@ def _detect_child(wl, V, d, m, a, q):
 
     W, b, planted = _make(wl, V, d, m, a.seed)
     floor = floor_seconds(V, d, device=a.device, seed=a.seed)
-    r = U.detect(W, b, seed=a.seed, dtype=a.dtype, device=a.device, progress=not a.quiet)
+    floor8 = int8_floor_seconds(V, d, seed=a.seed) if a.device == "cpu" else None
+    r = U.detect(W, b, seed=a.seed, dtype=a.dtype, device=a.device, progress=not a.quiet, screen=a.screen)
     v = U.verify(r, W, b, sample=a.verify_sample, seed=a.seed)
-    q.put((r.to_dict(), v.to_dict(), bool(set(planted.tolist()) <= set(r.unargmaxable)), floor, rss_gb()))
+    q.put((r.to_dict(), v.to_dict(), bool(set(planted.tolist()) <= set(r.unargmaxable)), (floor, floor8), rss_gb()))
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -133,6 +157,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--screen", default="auto", choices=["auto", "int8", "none"],
+                    help="the self-witness maxima: int8 screen + float32 re-check (auto on CPU) or float32 only")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     if a.real:
@@ -148,7 +174,7 @@ def main(argv=None) -> int:
     print(f"unargmaxable bench: sizes={a.sizes} dtype={a.dtype} device={a.device} "
           f"torch threads={torch.get_num_threads()} date={time.strftime('%Y-%m-%d')}", flush=True)
     head = (f"{'workload':14s} {'V x d':>10s} {'m':>4s} {'wall s':>7s} {'cpu s':>7s} {'floor s':>7s} {'× floor':>7s} "
-            f"{'surv':>5s} {'hard':>4s} {'hard s':>6s} {'s/hard':>6s} {'unarg':>5s} {'planted':>7s} {'cert':>5s} "
+            f"{'i8 fl s':>7s} {'× i8 fl':>7s} {'rechk':>5s} {'surv':>5s} {'hard':>4s} {'hard s':>6s} {'s/hard':>6s} {'unarg':>5s} {'planted':>7s} {'cert':>5s} "
             f"{'verify':>6s} {'RSS GB':>6s} {'baseline':>9s}")
     print(head)
     print("-" * len(head), flush=True)
@@ -160,7 +186,7 @@ def main(argv=None) -> int:
                 q = ctx.Queue()
                 p = ctx.Process(target=_detect_child, args=(wl, V, d, m, a, q))
                 p.start()
-                r, v, ok_planted, floor, child_rss = q.get()
+                r, v, ok_planted, (floor, floor8), child_rss = q.get()
                 p.join()
                 st = r["stages"]
                 survivors = V - st["self_witness"] - st["hull"]
@@ -179,11 +205,15 @@ def main(argv=None) -> int:
                     extrap = bl.seconds / len(sample) * V
                     base = f"{extrap / r['seconds']:8.0f}×"
                 rows.append(dict(workload=wl, V=V, d=d, m=m, wall=r["seconds"], cpu=r["cpu_seconds"], floor=floor,
-                                 ratio=r["seconds"] / floor, survivors=survivors, hard=hard, hard_s=hard_s,
+                                 ratio=r["seconds"] / floor, floor8=floor8,
+                                 ratio8=r["seconds"] / floor8 if floor8 else None,
+                                 rechecked=st.get("screen_rechecked", 0), survivors=survivors, hard=hard, hard_s=hard_s,
                                  per_hard=per_hard, unarg=r["n_unargmaxable"], planted_ok=ok_planted,
                                  certified=r["certified"], verify=v["ok"], rss=child_rss))
+                f8s, f8r = (f"{floor8:.1f}", f"{r['seconds'] / floor8:.2f}") if floor8 else ("–", "–")
                 print(f"{wl:14s} {f'{V}x{d}':>10s} {m:4d} {r['seconds']:7.1f} {r['cpu_seconds']:7.1f} {floor:7.1f} "
-                      f"{r['seconds'] / floor:7.2f} {survivors:5d} {hard:4d} {hard_s:6.1f} {per_hard:6.2f} "
+                      f"{r['seconds'] / floor:7.2f} {f8s:>7s} {f8r:>7s} "
+                      f"{st.get('screen_rechecked', 0):5d} {survivors:5d} {hard:4d} {hard_s:6.1f} {per_hard:6.2f} "
                       f"{r['n_unargmaxable']:5d} {str(ok_planted):>7s} {str(r['certified']):>5s} {str(v['ok']):>6s} "
                       f"{child_rss:6.2f} {base:>9s}", flush=True)
                 if not a.quiet:

@@ -15,7 +15,9 @@ Pipeline (Grivas et al. 2022, arXiv 2203.06462, do the last step per token with 
 2. rank + (bias) <= 4: qhull on the (lifted) points: witnesses from facet normals, alpha from barycentric
    coordinates in the upper facets. Otherwise a blocked GEMM self-witness pass x = z_k with the
    rigorous bound 2 gamma_r (||z||_max ||z_k|| + ||z_k||^2), gamma_r = r u / (1 - r u); with bias
-   x = t z_k, t = max(1, 2 (max b - b_k) / margin_k).
+   x = t z_k, t = max(1, 2 (max b - b_k) / margin_k). On a CPU the maxima come first from one symmetric int8
+   product with rigorous quantisation bounds (:mod:`probes.witness_screen`, ~4x the float32 speed); only the
+   rows it cannot prove get the float32 products and the bound above.
 3. Survivors inside the hull, batched (:func:`_absorb_batch`): alpha = (mu on the token's top rivals, an NNLS
    fit with share lam < 1) + ((1 - lam) p on a shared random deep set R of 8r rows), p the maximum-entropy
    weights that absorb the rivals' remainder (:func:`_deep_newton_batch`), made exact by min-norm
@@ -288,11 +290,16 @@ def _witness_pairs(V: int, block: int):
     return [(s, min(s + block, V), t, min(t + block, V)) for s in starts for t in starts if t >= s]
 
 
-def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima=None):
+def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima=None, screen="auto", stats=None):
     """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound.
     ``maxima(Y, block) -> colmax`` computes the row maxima elsewhere (a Dask cluster) from the same
-    :func:`_witness_pair` products over the same :func:`_witness_pairs`; default: in this process."""
+    :func:`_witness_pair` products over the same :func:`_witness_pairs`; default: in this process.
+    ``screen``: "int8" bounds the maxima from one symmetric int8 product (:mod:`probes.witness_screen`) and
+    re-checks in float32 only the rows it cannot prove; "auto" takes it for a float32 pass on a CPU with
+    torch's int8 kernel and no ``maxima``; "none" is the float32 product of every pair."""
     import torch
+
+    from probes import witness_screen as ws
 
     V, r = Z.shape
     # Y = fl(Z) with float64 row norms and self products z_k.y_k, by row chunks through one small float64
@@ -316,6 +323,30 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
     ynorm = torch.from_numpy(ynorm_h).to(device=device)
     self_dot = torch.from_numpy(self_dot_h).to(device=device)
     ymax = float(ynorm.max())
+    u = float(torch.finfo(tdtype).eps) / 2
+    gamma = r * u / (1 - r * u)
+    use_screen = (screen == "int8" or (screen == "auto" and maxima is None and tdtype == torch.float32
+                                       and ws.available(device))) and r * ws.QMAX ** 2 < 1 << 30
+    if use_screen:
+        # rigorous upper bounds of the maxima from one int8 product; margins from them, then the float32
+        # products (with their rounding bound) for the rows whose screened margin is not positive
+        Ub = ws.screen_maxima(Y.cpu(), ynorm_h, block, progress=(lambda it, n, desc: _progress(it, n, desc, progress)))
+        eps64 = np.finfo(np.float64).eps
+        low = self_dot_h - Ub - 4 * (r + 8) * eps64 * ynorm_h * (ynorm_h + ymax)
+        redo = np.flatnonzero(~(low > 0))
+        if redo.size:
+            mx = ws.exact_maxima(Y, redo).double().cpu().numpy()
+            yr = ynorm_h[redo]
+            low[redo] = self_dot_h[redo] - mx - 2 * gamma * (ymax * yr + yr ** 2)
+        if stats is not None:
+            stats["screen_rechecked"] = int(redo.size)
+        check_finite(subject, "self-witness margins (int8 screen)", low, "try screen='none' or dtype='float64'")
+        ok = low > 0
+        scale = np.ones(V)
+        if bb is not None:
+            need = bb.max() - bb
+            scale[ok] = np.maximum(1.0, 2 * need[ok] / low[ok])
+        return ok, scale, Y.cpu().numpy()
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
@@ -344,8 +375,6 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
     colmax = colmax.double()
-    u = float(torch.finfo(tdtype).eps) / 2
-    gamma = r * u / (1 - r * u)
     bound = 2 * gamma * (ymax * ynorm + ynorm ** 2)
     low = (self_dot - colmax - bound).cpu().numpy()           # rigorous lower bound of min_i (z_k - z_i).y_k
     check_finite(subject, f"self-witness margins ({str(tdtype).replace('torch.', '')} GEMM)", low,
@@ -1309,7 +1338,7 @@ def _hard_token(k, W, b, Z, bb, T, x0, rivals, rows, rng, cert_tol, stats, subje
 def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int = 0, dtype="float32",
            device: str = "cpu", block: int = 1024, patience: int = 20, lp_rows: int | None = None,
            cert_tol: float = 1e-9, progress: bool = False, subject: str = "head", maxima=None,
-           hard_tokens=None) -> UnargmaxableResult:
+           hard_tokens=None, screen: str = "auto") -> UnargmaxableResult:
     """Find every unargmaxable token of softmax(W x + b), with a certificate for each verdict.
 
     ``dtype`` is the precision of the GEMM self-witness pass (its error bound follows it); all other
@@ -1318,7 +1347,9 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     least one row, counts as argmaxable). ``subject`` names the head in errors: a non-finite covariance,
     margin or certificate residual raises :class:`probes.errors.Diverged` (no verdict from NaN/Inf).
     ``maxima`` and ``hard_tokens`` move the self-witness products and the hard tokens elsewhere (a Dask
-    cluster: :func:`probes.distributed.blocks.detect`); the arithmetic is the same kernels'."""
+    cluster: :func:`probes.distributed.blocks.detect`); the arithmetic is the same kernels'. ``screen``: auto |
+    int8 | none, how the self-witness pass bounds its maxima (:func:`_self_witness`; "auto" takes the int8 screen
+    for the float32 pass on a CPU, in this process)."""
     import torch
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -1329,6 +1360,14 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
         raise InputError(f"method={method!r}: use auto, hull or lp")
     tdtype = _torch_dtype(dtype)
     dev = torch.device(device)
+    if screen not in ("auto", "int8", "none"):
+        raise InputError(f"screen={screen!r}: use auto, int8 or none")
+    if screen == "int8":
+        from probes import witness_screen as ws
+
+        if tdtype != torch.float32 or not ws.available(dev) or maxima is not None:
+            raise InputError("screen='int8' needs dtype='float32', a CPU device with torch's int8 product, "
+                             "and the pass in this process (no maxima=)")
     V, d = W.shape
     has_bias = b is not None and float(np.ptp(b)) > 0
     bb = (b - b.max()) if has_bias else None
@@ -1339,7 +1378,8 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
     scale = np.ones(V)
     explicit: dict[int, np.ndarray] = {}
     alphas: dict[int, tuple] = {}
-    stages = {"self_witness": 0, "hull": 0, "reflection": 0, "lp": 0, "tolerant": 0, "absorb": 0, "absorb_solves": 0}
+    stages = {"self_witness": 0, "hull": 0, "reflection": 0, "lp": 0, "tolerant": 0, "absorb": 0, "absorb_solves": 0,
+              "screen_rechecked": 0}
     clock = {"whiten": 0.0, "hull": 0.0, "self_witness": 0.0, "reflection": 0.0, "lp": 0.0, "tolerant": 0.0}
     clock["whiten"] = time.perf_counter() - tick0
     tick = time.perf_counter()
@@ -1403,7 +1443,7 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             if method == "lp":
                 ok, sc = np.zeros(V, bool), np.ones(V)
             else:
-                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress, subject, maxima)
+                ok, sc, Y = _self_witness(Z, bb, tdtype, dev, block, progress, subject, maxima, screen, stages)
             kind[ok], scale[ok] = 0, sc[ok]
             stages["self_witness"] = int(ok.sum())
             todo = np.flatnonzero(~ok)
