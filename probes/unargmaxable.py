@@ -290,6 +290,17 @@ def _witness_pairs(V: int, block: int):
     return [(s, min(s + block, V), t, min(t + block, V)) for s in starts for t in starts if t >= s]
 
 
+def _witness_scales(low, bb):
+    """(ok, scale): the tokens whose margin lower bound is positive, and t_k = max(1, 2 (max b - b_k) / margin_k)
+    (1 without a bias), so that x = t_k T y_k also beats every bias difference."""
+    ok = low > 0
+    scale = np.ones(len(low))
+    if bb is not None:
+        need = bb.max() - bb
+        scale[ok] = np.maximum(1.0, 2 * need[ok] / low[ok])
+    return ok, scale
+
+
 def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima=None, screen="auto", stats=None):
     """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound.
     ``maxima(Y, block) -> colmax`` computes the row maxima elsewhere (a Dask cluster) from the same
@@ -341,12 +352,7 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
         if stats is not None:
             stats["screen_rechecked"] = int(redo.size)
         check_finite(subject, "self-witness margins (int8 screen)", low, "try screen='none' or dtype='float64'")
-        ok = low > 0
-        scale = np.ones(V)
-        if bb is not None:
-            need = bb.max() - bb
-            scale[ok] = np.maximum(1.0, 2 * need[ok] / low[ok])
-        return ok, scale, Y.cpu().numpy()
+        return _witness_scales(low, bb) + (Y.cpu().numpy(),)
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
@@ -379,12 +385,7 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
     low = (self_dot - colmax - bound).cpu().numpy()           # rigorous lower bound of min_i (z_k - z_i).y_k
     check_finite(subject, f"self-witness margins ({str(tdtype).replace('torch.', '')} GEMM)", low,
                  "try dtype='float64'")
-    ok = low > 0
-    scale = np.ones(V)
-    if bb is not None:
-        need = bb.max() - bb
-        scale[ok] = np.maximum(1.0, 2 * need[ok] / low[ok])
-    return ok, scale, Y.cpu().numpy()
+    return _witness_scales(low, bb) + (Y.cpu().numpy(),)
 
 
 # -- stage: batched reflection (Braid-Reflect) ---------------------------------------------------------
