@@ -341,7 +341,13 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
     if use_screen:
         # rigorous upper bounds of the maxima from one int8 product; margins from them, then the float32
         # products (with their rounding bound) for the rows whose screened margin is not positive
-        Ub = ws.screen_maxima(Y.cpu(), ynorm_h, block, progress=(lambda it, n, desc: _progress(it, n, desc, progress)))
+        try:
+            Ub = ws.screen_maxima(Y.cpu(), ynorm_h, block,
+                                  progress=(lambda it, n, desc: _progress(it, n, desc, progress)))
+        except RuntimeError:  # an int8 kernel that rejects these shapes on this CPU: the float32 pass below
+            Ub = None
+        use_screen = Ub is not None
+    if use_screen:
         eps64 = np.finfo(np.float64).eps
         low = self_dot_h - Ub - 4 * (r + 8) * eps64 * ynorm_h * (ynorm_h + ymax)
         redo = np.flatnonzero(~(low > 0))
