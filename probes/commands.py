@@ -59,7 +59,7 @@ def _cmd_unargmaxable(args) -> int:
         res = U.box_detect(W, b, args.box, progress=not args.quiet)
     elif args.scheduler is None and not args.dry_run:
         res = U.detect(W, b, ties=args.ties, seed=args.seed, dtype=args.dtype, device=args.device,
-                       progress=not args.quiet, subject=args.file, block=args.block or 1024)
+                       progress=not args.quiet, subject=args.file, block=args.block or 1024, screen=args.screen)
     else:
         from probes.distributed import blocks, cost
         from probes.distributed.cluster import maybe_connect
@@ -100,6 +100,9 @@ def _add_unargmaxable(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32", help="GEMM pass precision: float32 (default) or float64")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--screen", default="auto", choices=("auto", "int8", "none"),
+                   help="self-witness maxima: an int8 screen + float32 re-check (auto: on a CPU, float32) or "
+                        "float32 products only (none)")
     p.add_argument("--block", type=int, default=None, metavar="ROWS",
                    help="row block of the self-witness GEMM (default 1024 in-process; with --scheduler chosen "
                         "from --memory-budget)")

@@ -330,3 +330,23 @@ def test_bench_writes_table_json_and_figure(tmp_path, capsys):
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, err = run(capsys, "bench", "--probe", "nope", "--out", str(tmp_path))
     assert code == 2 and "unknown probe" in err
+
+
+def test_unargmaxable_screen_flag(tmp_path, capsys):
+    import numpy as np
+
+    from probes import unargmaxable as U
+    from probes import witness_screen as ws
+
+    W, _, planted = U.trained_like_head(600, 12, n_planted=5, seed=1)
+    np.savez(tmp_path / "head.npz", lm=W)
+    lists = {}
+    for mode in (["none", "int8"] if ws.available("cpu") else ["none"]):
+        code, out, _ = run(capsys, "unargmaxable", str(tmp_path / "head.npz"), "--key", "lm", "--json", "--quiet",
+                           "--screen", mode)
+        assert code == 0
+        lists[mode] = json.loads(out)["unargmaxable"]
+    assert set(planted.tolist()) <= set(lists["none"]) and all(v == lists["none"] for v in lists.values())
+    code, _, err = run(capsys, "unargmaxable", str(tmp_path / "head.npz"), "--key", "lm", "--quiet",
+                       "--screen", "int8", "--dtype", "float64")
+    assert code == 2 and "screen='int8' needs dtype='float32'" in err and "Traceback" not in err
