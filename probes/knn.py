@@ -36,6 +36,7 @@ the subject (e.g. a float32 pass that overflows).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,10 +379,13 @@ class _serial:
     """One intra-op thread inside the block (CPU): the update after each tile GEMM is some 30 small,
     memory-bound ops; with two threads each is a parallel region, and on a shared machine (another job
     on one of the cores) every region waits a scheduler slice for its second thread: measured on 2 cores,
-    a 20 000 × 384 scan took 8.8 s with the update on 2 threads, 5.3 s on 1 (the GEMMs keep every thread)."""
+    a 20 000 × 384 scan took 8.8 s with the update on 2 threads, 5.3 s on 1 (the GEMMs keep every thread).
+    On an idle machine the other way round: 4.4–5.0 s with 2 threads against 5.6–6.1 s on 1 (hub-heavy
+    30 000 × 384). So :func:`scan_topk` times both on its first big tiles and keeps the faster
+    (:class:`_update_threads`); the certification follows its choice (0.62 against 0.88–1.0 s there)."""
 
-    def __init__(self, device):
-        self.on = torch.device(device).type == "cpu"
+    def __init__(self, device, on: bool = True):
+        self.on = on and torch.device(device).type == "cpu"
 
     def __enter__(self):
         if self.on:
@@ -391,6 +395,36 @@ class _serial:
     def __exit__(self, *exc):
         if self.on:
             torch.set_num_threads(self.n)
+
+
+class _update_threads:
+    """Serial or all-thread tile updates, whichever is faster here and now: the first ``trials`` tiles of the
+    full size alternate the two, timed per entry; then the faster mode runs the rest. Only the speed depends
+    on it (the update's arithmetic is the same either way)."""
+
+    def __init__(self, device, size: int, trials: int = 6):
+        self.cpu = torch.device(device).type == "cpu" and torch.get_num_threads() > 1
+        self.size, self.trials = size, trials
+        self.seen = 0
+        self.cost = {True: [], False: []}
+        self.choice = None if self.cpu else False
+
+    def mode(self, n: int) -> bool:
+        """True: one thread, for a tile of ``n`` entries."""
+        if self.choice is not None:
+            return self.choice
+        if n < self.size:  # small (diagonal) tiles: the old default
+            return True
+        return self.seen % 2 == 0
+
+    def record(self, serial: bool, n: int, seconds: float) -> None:
+        if self.choice is not None or n < self.size:
+            return
+        self.cost[serial].append(seconds / n)
+        self.seen += 1
+        if self.seen >= self.trials and self.cost[True] and self.cost[False]:
+            med = {m: sorted(v)[len(v) // 2] for m, v in self.cost.items()}
+            self.choice = med[True] <= med[False]
 
 
 def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
@@ -410,20 +444,27 @@ def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bo
     size = min(block, nq) * min(block, nk)
     g_buf = torch.empty(size, dtype=Q.dtype, device=dev)
     m_buf = torch.empty(size, dtype=torch.bool, device=dev)
-    serial = _serial(dev)
+    threads = _update_threads(dev, size)
     with _progress_bar(len(pairs), desc, unit="blk", enabled=progress) as bar:
         for i0, i1, j0, j1 in pairs:
             G = torch.mm(Q[i0:i1], K[j0:j1].T, out=g_buf[:(i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0))
             S = score(G, i0, i1, j0, j1)
-            with serial:
+            one = threads.mode(S.numel())
+            t0 = time.perf_counter()
+            with _serial(dev, one):
                 if symmetric and i0 == j0:
                     S.diagonal().fill_(-math.inf)
                 _update(state_v, state_i, S, i0, j0, width, False, m_buf)
                 if symmetric and i0 != j0:
                     C = score(G.T, j0, j1, i0, i1).T if transposed is None else transposed(S, i0, i1, j0, j1)
                     _update(state_v, state_i, C, i0, j0, width, True, m_buf)
+            threads.record(one, S.numel(), time.perf_counter() - t0)
             bar.update(1)
+    _LAST_SERIAL[0] = True if threads.choice is None else threads.choice
     return state_v, state_i
+
+
+_LAST_SERIAL = [True]  # the update mode the last in-process scan chose: the certification follows it
 
 
 def _order_exact(s64: torch.Tensor, idx: torch.Tensor):
@@ -567,9 +608,11 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
             return S
 
+    _LAST_SERIAL[0] = True
     cand_v, cand_i = (scan or scan_topk)(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed)
     del A, B
-    with _serial("cpu"):     # the certification is many small ops too (see _serial)
+    # the certification is many small ops too (see _serial): on one thread unless the scan found all faster
+    with _serial("cpu", _LAST_SERIAL[0] if scan is None else True):
         return _certify(sp_, cand_v, cand_i, k, width, avail, dt, bias64, subject)
 
 

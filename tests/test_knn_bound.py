@@ -213,3 +213,31 @@ def test_per_row_bound_cuts_the_rescored_rows_on_hub_heavy(monkeypatch):
     assert torch.equal(per_row.indices.sort(1).values, glob.indices.sort(1).values)
     assert per_row.clear_rows > glob.clear_rows
     assert per_row.rescored_rows + per_row.fallback_rows < 0.75 * (glob.rescored_rows + glob.fallback_rows)
+
+
+def test_update_threads_times_both_modes_then_keeps_the_faster():
+    t = K._update_threads("cpu", size=100, trials=4)
+    if not t.cpu:
+        pytest.skip("one intra-op thread here: nothing to choose")
+    assert t.mode(50) is True                        # a small tile before the choice: one thread
+    seen = [t.mode(100)]
+    t.record(seen[-1], 100, 1.0 if seen[-1] else 0.5)
+    while t.choice is None:
+        m = t.mode(100)
+        seen.append(m)
+        t.record(m, 100, 1.0 if m else 0.5)          # all threads twice as fast per entry
+    assert set(seen) == {True, False} and t.choice is False and t.mode(50) is False
+    u = K._update_threads("cpu", size=100, trials=4)
+    while u.choice is None:
+        m = u.mode(100)
+        u.record(m, 100, 0.2 if m else 0.9)          # a contended machine: one thread faster
+    assert u.choice is True
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_update_thread_mode_does_not_change_the_lists(monkeypatch, serial):
+    X = H.hub_heavy(3000, 16, seed=5)
+    ref = brute_knn(X.numpy().astype(np.float64), k=6)
+    monkeypatch.setattr(K._update_threads, "mode", lambda self, n: serial)
+    got = K.knn(X, k=6, block=512)
+    assert np.array_equal(np.sort(got.indices.numpy(), 1), np.sort(ref, 1))
