@@ -427,8 +427,12 @@ class _update_threads:
             self.choice = med[True] <= med[False]
 
 
-def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None):
+def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None,
+              threads: _update_threads | None = None):
     """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs.
+
+    ``threads``: the :class:`_update_threads` that chooses the update mode (made here if None; a caller
+    that passes one reads its ``choice`` afterwards).
 
     In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)``, a matrix
     C in the tile's layout with C[i, j] = score of row j0 + j against column i0 + i (or, if
@@ -444,7 +448,8 @@ def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bo
     size = min(block, nq) * min(block, nk)
     g_buf = torch.empty(size, dtype=Q.dtype, device=dev)
     m_buf = torch.empty(size, dtype=torch.bool, device=dev)
-    threads = _update_threads(dev, size)
+    threads = threads or _update_threads(dev, size)
+    threads.size = size  # the full tile: only those are timed
     with _progress_bar(len(pairs), desc, unit="blk", enabled=progress) as bar:
         for i0, i1, j0, j1 in pairs:
             G = torch.mm(Q[i0:i1], K[j0:j1].T, out=g_buf[:(i1 - i0) * (j1 - j0)].view(i1 - i0, j1 - j0))
@@ -460,11 +465,7 @@ def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bo
                     _update(state_v, state_i, C, i0, j0, width, True, m_buf)
             threads.record(one, S.numel(), time.perf_counter() - t0)
             bar.update(1)
-    _LAST_SERIAL[0] = True if threads.choice is None else threads.choice
     return state_v, state_i
-
-
-_LAST_SERIAL = [True]  # the update mode the last in-process scan chose: the certification follows it
 
 
 def _order_exact(s64: torch.Tensor, idx: torch.Tensor):
@@ -608,11 +609,17 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
         def transposed(S, i0, i1, j0, j1):  # the pass score is symmetric
             return S
 
-    _LAST_SERIAL[0] = True
-    cand_v, cand_i = (scan or scan_topk)(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed)
+    if scan is None:
+        threads = _update_threads(dev, 0)
+        cand_v, cand_i = scan_topk(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed,
+                                   threads=threads)
+        one = not (threads.cpu and threads.choice is False)  # undecided, or a GPU scan: one thread, as before
+    else:
+        cand_v, cand_i = scan(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed)
+        one = True
     del A, B
     # the certification is many small ops too (see _serial): on one thread unless the scan found all faster
-    with _serial("cpu", _LAST_SERIAL[0] if scan is None else True):
+    with _serial("cpu", one):
         return _certify(sp_, cand_v, cand_i, k, width, avail, dt, bias64, subject)
 
 

@@ -301,6 +301,12 @@ def _witness_scales(low, bb):
     return ok, scale
 
 
+def _gemm_bound(gamma, ymax, yn):
+    """The rigorous rounding bound of fl(y_i . y_k) against the exact products, for every i: 2 gamma_r
+    (||y||_max ||y_k|| + ||y_k||^2) (module docstring, step 2)."""
+    return 2 * gamma * (ymax * yn + yn ** 2)
+
+
 def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima=None, screen="auto", stats=None):
     """margin_k = z_k.y_k - max_{i!=k} y_i.y_k with y = fl(Z), certified when above the rigorous bound.
     ``maxima(Y, block) -> colmax`` computes the row maxima elsewhere (a Dask cluster) from the same
@@ -353,8 +359,7 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
         redo = np.flatnonzero(~(low > 0))
         if redo.size:
             mx = ws.exact_maxima(Y, redo).double().cpu().numpy()
-            yr = ynorm_h[redo]
-            low[redo] = self_dot_h[redo] - mx - 2 * gamma * (ymax * yr + yr ** 2)
+            low[redo] = self_dot_h[redo] - mx - _gemm_bound(gamma, ymax, ynorm_h[redo])
         if stats is not None:
             stats["screen_rechecked"] = int(redo.size)
         check_finite(subject, "self-witness margins (int8 screen)", low, "try screen='none' or dtype='float64'")
@@ -387,8 +392,7 @@ def _self_witness(Z, bb, tdtype, device, block, progress, subject="head", maxima
     finally:
         torch.backends.cuda.matmul.allow_tf32 = prev_tf32
     colmax = colmax.double()
-    bound = 2 * gamma * (ymax * ynorm + ynorm ** 2)
-    low = (self_dot - colmax - bound).cpu().numpy()           # rigorous lower bound of min_i (z_k - z_i).y_k
+    low = (self_dot - colmax - _gemm_bound(gamma, ymax, ynorm)).cpu().numpy()           # rigorous lower bound of min_i (z_k - z_i).y_k
     check_finite(subject, f"self-witness margins ({str(tdtype).replace('torch.', '')} GEMM)", low,
                  "try dtype='float64'")
     return _witness_scales(low, bb) + (Y.cpu().numpy(),)

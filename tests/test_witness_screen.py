@@ -76,7 +76,7 @@ def test_quantisation_is_exact_and_in_range():
     assert np.abs(q).max() <= ws.QMAX and np.all(np.log2(s) == np.round(np.log2(s)))
     sc = np.repeat(s, 32)[:300][:, None]
     R = Y[perm].astype(np.float64) - q * sc
-    assert np.all(np.abs(R) <= sc / 2 + 0)                                   # round to nearest
+    assert np.all(np.abs(R) <= sc / 2)                                   # round to nearest
     assert np.all(np.linalg.norm(R, axis=1) <= rn) and np.all(np.linalg.norm(q * sc, axis=1) <= tn)
 
 
