@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -149,4 +150,29 @@ def test_finite_checks_on_large_arrays_use_the_sum_but_never_miss_a_non_finite_e
     with pytest.raises(Diverged, match=r"index \(3, 4\)"):
         check_finite("h", "z", Z)
     with pytest.raises(InputError, match=r"index \(3, 4\)"):
+        require_finite("w", Z)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, "pair"])
+@pytest.mark.parametrize("at", [(0, 0), (3, 4), (299, 299)])
+def test_require_finite_on_tensors_uses_min_max_but_never_misses_a_non_finite_entry(bad, dtype, at):
+    """The torch fast path (one min/max read) catches a NaN or Inf anywhere, names its first index, and passes
+    finite tensors, integer tensors and empty ones."""
+    import torch
+
+    from probes.errors import InputError, require_finite
+
+    dt = getattr(torch, dtype)
+    Z = torch.rand(300, 300, generator=torch.Generator().manual_seed(0)).to(dt)
+    require_finite("w", Z)
+    require_finite("w", torch.zeros((0, 5), dtype=dt))
+    require_finite("w", torch.arange(10))
+    if bad == "pair":
+        Z[at], Z[299 - at[0], 299 - at[1]] = math.inf, -math.inf
+        first = min(at, (299 - at[0], 299 - at[1]))
+    else:
+        Z[at] = bad
+        first = at
+    with pytest.raises(InputError, match=rf"index \({first[0]}, {first[1]}\)"):
         require_finite("w", Z)
