@@ -105,6 +105,7 @@ class Space:
     """
 
     _CHUNK = 8192
+    _ROWS = 1024  # rows per chunk of the streaming passes (8192 × 384 float64 is 25 MB, past the caches)
 
     def __init__(self, keys: torch.Tensor, queries: torch.Tensor | None, metric: str):
         self.self_mode = queries is None
@@ -127,7 +128,7 @@ class Space:
         self.keys_x = keys
         self.queries_x = keys if queries is None else queries
         # distances are translation invariant: the pass centres the data for accuracy
-        self.centre = (keys.sum(0, dtype=torch.float64) / len(keys)) if metric == "euclidean" else None
+        self.centre = (self._column_sum(keys) / len(keys)) if metric == "euclidean" else None
         kst = self._stats(self.keys_x)
         qst = kst if self.self_mode else self._stats(self.queries_x)
         # β_y = ‖y − c‖² (euclidean), and the same for queries (the pass's per-query term)
@@ -143,14 +144,36 @@ class Space:
         x = x.to(torch.float64)
         return x - self.centre if self.centre is not None else x
 
+    def _column_sum(self, X) -> torch.Tensor:
+        """Σ_i x_i in float64, a cache-sized chunk at a time (any float64 centre will do: it is only a centre)."""
+        acc = torch.zeros(X.shape[1], dtype=torch.float64)
+        buf = torch.empty((min(len(X), self._ROWS), X.shape[1]), dtype=torch.float64)
+        for i in range(0, len(X), self._ROWS):
+            x = buf[:len(X[i:i + self._ROWS])]
+            x.copy_(X[i:i + self._ROWS])
+            acc += x.sum(0)
+        return acc
+
     def _stats(self, X):
-        """One pass over X: (‖x − c‖², ‖x‖²) per row in float64."""
-        cen, raw = [], []
-        for i in range(0, len(X), self._CHUNK):
-            x = X[i:i + self._CHUNK].to(torch.float64)
-            raw.append((x * x).sum(1))
-            cen.append(raw[-1] if self.centre is None else ((x - self.centre) ** 2).sum(1))
-        return torch.cat(cen), torch.cat(raw)
+        """One pass over X: (‖x − c‖², ‖x‖²) per row in float64 (in cache-sized chunks through one buffer)."""
+        n = len(X)
+        cen = torch.empty(n, dtype=torch.float64)
+        raw = torch.empty(n, dtype=torch.float64)
+        buf = torch.empty((min(n, self._ROWS), X.shape[1]), dtype=torch.float64)
+        sq = torch.empty_like(buf)
+        for i in range(0, n, self._ROWS):
+            x = buf[:len(X[i:i + self._ROWS])]
+            x.copy_(X[i:i + self._ROWS])
+            t = sq[:len(x)]
+            torch.mul(x, x, out=t)
+            torch.sum(t, 1, out=raw[i:i + len(x)])
+            if self.centre is None:
+                cen[i:i + len(x)] = raw[i:i + len(x)]
+            else:
+                x -= self.centre
+                torch.mul(x, x, out=t)
+                torch.sum(t, 1, out=cen[i:i + len(x)])
+        return cen, raw
 
     def _rowwise(self, X, f) -> torch.Tensor:
         return torch.cat([f(self._centred(X[i:i + self._CHUNK])) for i in range(0, len(X), self._CHUNK)])
@@ -159,27 +182,33 @@ class Space:
         """The centred rows in the pass dtype on ``device``, converted chunk by chunk."""
         return self.pass_matrix_of(self.keys_x if which == "keys" else self.queries_x, dtype, device)
 
-    def pass_matrix_of(self, X, dtype, device) -> torch.Tensor:
+    def pass_matrix_of(self, X, dtype, device, out=None) -> torch.Tensor:
         """X − c in ``dtype``: the difference with the float64 centre c itself (the one the norms
         β, ‖q − c‖² use), rounded once per entry, so |error| ≤ u·|x − c| entrywise (plus a float64
-        rounding of x − c where it is formed in float64).
+        rounding of x − c where it is formed in float64). Written into ``out`` (an (n, d) view) if given.
 
         It is formed in ``dtype`` only where that is exact up to that one rounding (X already in
         ``dtype`` and c representable in it); otherwise in float64, then rounded. Rounding c (or
         a float64 X) to float32 first would be an error of order u·|c| (u·|x|), not u·|x − c|:
         with the norms taken about the float64 centre it shifts the pass score of a key by
         ≈ 2·(c₃₂ − c)·(y − c), unbounded by the tolerance when ‖c‖ ≫ ‖y − c‖."""
-        out = torch.empty(X.shape, dtype=dtype, device=device)
+        if out is None:
+            out = torch.empty(X.shape, dtype=dtype, device=device)
         c = self.centre
         in_dtype = c is None or (X.dtype == dtype and torch.equal(c.to(dtype).to(c.dtype), c))
-        c_dev = c.to(device, dtype) if c is not None and in_dtype else None
-        for i in range(0, len(X), self._CHUNK):
-            part = X[i:i + self._CHUNK]
-            if in_dtype:
-                part = part.to(device, dtype)
+        if in_dtype:
+            c_dev = c.to(device, dtype) if c is not None else None
+            for i in range(0, len(X), self._CHUNK):
+                part = X[i:i + self._CHUNK].to(device, dtype)
                 out[i:i + self._CHUNK] = part if c_dev is None else part - c_dev
-            else:                                        # on the CPU, in float64: only the result travels
-                out[i:i + self._CHUNK] = (part.to(torch.float64) - c).to(device, dtype)
+            return out
+        # on the CPU, in float64, a cache-sized chunk at a time through one buffer: only the result travels
+        buf = torch.empty((min(len(X), self._ROWS), X.shape[1]), dtype=torch.float64)
+        for i in range(0, len(X), self._ROWS):
+            x = buf[:len(X[i:i + self._ROWS])]
+            x.copy_(X[i:i + self._ROWS])
+            x -= c
+            out[i:i + len(x)].copy_(x)
         return out
 
     def augmented(self, dtype, device, bias=None):
@@ -195,10 +224,13 @@ class Space:
             B = self.pass_matrix("keys", dtype, device)
             return (B if self.self_mode else self.pass_matrix("queries", dtype, device)), B
 
-        def build(X, beta, is_key):
+        def build(X, beta, is_key, rows=None):
             d = X.shape[1]
             out = torch.empty((len(X), d + extra), dtype=dtype, device=device)
-            out[:, :d] = self.pass_matrix_of(X, dtype, device)
+            if rows is None:
+                self.pass_matrix_of(X, dtype, device, out=out[:, :d])
+            else:
+                out[:, :d] = rows
             if is_key:
                 out[:, :d] *= self.alpha     # ×2 is exact
                 b = (beta if eu else 0) + (bias if bias is not None else 0)
@@ -211,7 +243,9 @@ class Space:
                 out[:, -1] = 1
             return out
 
-        return build(self.queries_x, self.pass_offset, False), build(self.keys_x, self.beta64, True)
+        A = build(self.queries_x, self.pass_offset, False)
+        # self mode: the key rows are the query rows (× α, exact), not formed a second time
+        return A, build(self.keys_x, self.beta64, True, A[:, :-extra] if self.self_mode else None)
 
     @property
     def keys64(self) -> torch.Tensor:
@@ -241,17 +275,19 @@ class Space:
             s = 2 * s - self.sq_keys[cand] - (Q * Q).sum(1, keepdim=True)
         return s if bias is None else s - bias[cand]
 
-    def exact_all(self, rows, bias=None) -> torch.Tensor:
-        """float64 similarity of query ``rows`` to every key (GEMM form; duplicates tie exactly)."""
+    def exact_gemm(self, rows, keys: torch.Tensor, bias=None, key_rows=None) -> torch.Tensor:
+        """float64 similarity of query ``rows`` to ``keys`` in GEMM form on the uncentred data (the fallback's
+        screen): rounding ≤ (d + 6)·u·(‖q‖ + ‖y‖)² (+ u·|bias| terms), the bound of :meth:`exact`.
+        ``key_rows``: those keys' rows already in float64 (else gathered and converted chunk by chunk)."""
         Q = self.queries_x[rows].to(torch.float64)
-        parts = []
-        for j in range(0, len(self.keys_x), self._CHUNK):
-            Kj = self.keys_x[j:j + self._CHUNK].to(torch.float64)
-            parts.append(torch.bmm(Kj.expand(len(Q), -1, -1), Q.unsqueeze(2)).squeeze(2))
-        s = torch.cat(parts, 1)
+        if key_rows is not None:
+            s = Q @ key_rows.T
+        else:
+            s = torch.cat([Q @ self.keys_x[keys[j:j + self._CHUNK]].to(torch.float64).T
+                           for j in range(0, len(keys), self._CHUNK)], 1)
         if self.metric == "euclidean":
-            s = 2 * s - self.sq_keys.unsqueeze(0) - (Q * Q).sum(1, keepdim=True)
-        return s if bias is None else s - bias.unsqueeze(0)
+            s = 2 * s - self.sq_keys[keys].unsqueeze(0) - self.sq_queries[rows].unsqueeze(1)
+        return s if bias is None else s - bias[keys].unsqueeze(0)
 
 
 def tile_pairs(nq: int, nk: int, block: int, symmetric: bool):
@@ -345,9 +381,10 @@ def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool, 
     mask = None if mask_buf is None else mask_buf[:S.numel()].view(S.shape)
     if by_column:
         hit = sparse_nonzero(torch.gt(S, thr.unsqueeze(0), out=mask))
-        order = hit[:, 1].argsort(stable=True)
-        i, j = hit[order, 0], hit[order, 1]
-        _merge_sparse(state_v, state_i, j + c0, i + r0, S[i, j], width)
+        flat = hit[:, 0] * S.shape[1] + hit[:, 1]
+        flat = flat.index_select(0, hit[:, 1].argsort(stable=True))   # grouped by column, rows ascending
+        v = S.view(-1).index_select(0, flat) if S.is_contiguous() else S.reshape(-1).index_select(0, flat)
+        _merge_sparse(state_v, state_i, flat % S.shape[1] + c0, flat // S.shape[1] + r0, v, width)
     elif S.shape[1] % _SEG == 0 and S.is_contiguous():
         i, j, v = _row_hits(S, thr)
         _merge_sparse(state_v, state_i, i + r0, j + c0, v, width)
@@ -364,15 +401,17 @@ def _row_hits(S: torch.Tensor, thr: torch.Tensor):
     """(row, column, value) of the entries of S above their row's ``thr``, in row-major order.
 
     Segment maxima first (one read of S, no mask written): only the few segments of ``_SEG``
-    entries whose maximum beats the threshold are gathered and compared entry by entry.
+    entries whose maximum beats the threshold are gathered (by flat segment index: a 2-D gather
+    costs 3–4× more) and compared entry by entry.
     """
     R, C = S.shape
-    V = S.view(R, C // _SEG, _SEG)
-    seg = (V.amax(2) > thr.unsqueeze(1)).nonzero()
-    blk = V[seg[:, 0], seg[:, 1]]
-    sub = (blk > thr[seg[:, 0]].unsqueeze(1)).nonzero()
-    at = seg[sub[:, 0]]
-    return at[:, 0], at[:, 1] * _SEG + sub[:, 1], blk[sub[:, 0], sub[:, 1]]
+    per = C // _SEG
+    seg = (S.view(R, per, _SEG).amax(2) > thr.unsqueeze(1)).view(-1).nonzero().squeeze(1)
+    blk = S.view(-1, _SEG).index_select(0, seg)
+    rows = seg // per
+    sub = (blk > thr.index_select(0, rows).unsqueeze(1)).view(-1).nonzero().squeeze(1)
+    of = sub // _SEG
+    return rows.index_select(0, of), (seg.index_select(0, of) % per) * _SEG + sub % _SEG, blk.view(-1).index_select(0, sub)
 
 
 class _serial:
@@ -485,17 +524,39 @@ def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
     take = gt | (eq & (eq.cumsum(1) <= need))
     return take.nonzero()[:, 1].reshape(len(s), k)
 
+def _shell_batches(order: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, budget: int, most: int = 256):
+    """Consecutive runs of ``order`` (rows by norm) whose key windows [lo, hi) share one screen: a run grows
+    while its union window stays within twice its narrowest row's window (plus 256 keys) and the screen
+    within ``budget`` entries, so no row pays more than about twice its own window (a far outlier, whose
+    window is all keys, is screened apart from the rows of narrow windows)."""
+    lo_o, hi_o = lo[order].tolist(), hi[order].tolist()
+    out, b0, n = [], 0, len(lo_o)
+    while b0 < n:
+        w0, w1, narrow, b1 = lo_o[b0], hi_o[b0], hi_o[b0] - lo_o[b0], b0 + 1
+        while b1 < n and b1 - b0 < most:
+            n0, n1 = min(w0, lo_o[b1]), max(w1, hi_o[b1])
+            tight = min(narrow, hi_o[b1] - lo_o[b1])
+            if n1 - n0 > 2 * tight + 256 or (n1 - n0) * (b1 - b0 + 1) > budget:
+                break
+            w0, w1, narrow, b1 = n0, n1, tight, b1 + 1
+        out.append(order[b0:b1])
+        b0 = b1
+    return out
+
+
 def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias, screen: torch.Tensor,
               tol: torch.Tensor, budget: int = 2 ** 24):
     """The float64 top-k of query ``rows`` over all keys: (indices, scores, tied), as :func:`knn` defines them.
 
-    ``kth``: a float64 score that k keys reach (the k-th re-scored candidate); ``screen``: a bound on
-    twice the float64 rounding of the GEMM screen plus that of :meth:`Space.exact`; ``tol``: the
+    ``kth``: a float64 score that k keys reach (the k-th re-scored candidate); ``screen``: twice the sum
+    of the float64 rounding bounds of the GEMM screen and of :meth:`Space.exact`; ``tol``: the
     row's full rounding bound. Euclidean without a key bias: a key in the top k lies within
     D = √(−kth + 2·tol) of the query, so |‖y − c‖ − ‖q − c‖| ≤ D (triangle inequality) and only the
     keys in that norm shell (sorted once by norm) are screened. The screen is one float64 GEMM
-    (centred data) per chunk of rows; a key survives when its screen score is within ``screen`` of
-    the row's k-th screen score, so every key of the exact top k, or tied with its k-th, survives,
+    (:meth:`Space.exact_gemm`, uncentred data, so its rounding is of the size of :meth:`Space.exact`'s
+    and needs no centring pass) per run of rows (:func:`_shell_batches`; the narrow windows' keys are
+    converted to float64 once, in norm order); a key survives when its screen score is within ``screen``
+    of the row's k-th screen score, so every key of the exact top k, or tied with its k-th, survives,
     and the survivors are scored by :meth:`Space.exact` (the kernel of the re-scored rows: duplicate
     keys get bit-identical scores) and ordered by (score descending, index ascending).
     """
@@ -514,31 +575,38 @@ def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias,
     out_i = torch.empty((len(rows), k), dtype=torch.int64)
     out_s = torch.empty((len(rows), k), dtype=torch.float64)
     tied = torch.zeros(len(rows), dtype=torch.bool)
-    b0 = 0
-    while b0 < len(rows):
-        sel = order[b0:b0 + 256]
-        if shell:
-            w0, w1 = int(lo[sel].min()), int(hi[sel].max())
-            keys = key_order[w0:w1]
-        else:
-            keys = torch.arange(nk)
-        per = max(1, min(len(sel), budget // max(1, len(keys))))
-        sel = sel[:per]
-        b0 += len(sel)
+    if shell:
+        batches = _shell_batches(order, lo, hi, budget)
+        wins = [(int(lo[sel].min()), int(hi[sel].max())) for sel in batches]
+        # the keys of the narrow windows, in norm order and float64, once (a window is then a slice of it)
+        narrow = [w for w in wins if w[1] - w[0] <= nk // 4]
+        W0, W1 = (min(w[0] for w in narrow), max(w[1] for w in narrow)) if narrow else (0, 0)
+        cache = (space.keys_x[key_order[W0:W1]].to(torch.float64)
+                 if narrow and (W1 - W0) * d * 8 <= 2 ** 28 else None)
+        at = torch.empty(nk, dtype=torch.int64)
+        at[key_order] = torch.arange(nk)              # a key's place in norm order
+    else:
+        batches = order.split(max(1, min(256, budget // nk)))
+        wins = [(0, nk)] * len(batches)
+    for sel, (w0, w1) in zip(batches, wins):
+        keys = key_order[w0:w1] if shell else torch.arange(nk)
         r = rows[sel]
-        Q = space._centred(space.queries_x[r])
-        s = torch.cat([Q @ space._centred(space.keys_x[keys[j:j + space._CHUNK]]).T
-                       for j in range(0, len(keys), space._CHUNK)], 1)
-        s = space.alpha * s - space.beta64[keys].unsqueeze(0) - space.pass_offset[r].unsqueeze(1)
-        if bias is not None:
-            s = s - bias[keys].unsqueeze(0)
-        if space.self_mode:
-            s[keys.unsqueeze(0) == r.unsqueeze(1)] = -math.inf
+        if shell and cache is not None and W0 <= w0 and w1 <= W1:
+            s = space.exact_gemm(r, keys, bias, key_rows=cache[w0 - W0:w1 - W0])
+        else:
+            s = space.exact_gemm(r, keys, bias)
+        if space.self_mode:                           # the query itself, where it falls in the window
+            p = (at[r] if shell else r) - w0
+            inside = ((p >= 0) & (p < w1 - w0)).nonzero().squeeze(1)
+            s[inside, p[inside]] = -math.inf
         gk = s.topk(k, dim=1).values[:, -1]
         keep = s >= (gk - screen[sel]).unsqueeze(1)
         del s
         hit = keep.nonzero()
         counts = keep.sum(1)
+        if int(counts.min()) < k:  # k keys reach kth: a screen that drops one is unsound, never a silent answer
+            raise RuntimeError(f"k-NN fallback screen kept {int(counts.min())} < k = {k} keys for a row; "
+                               "its rounding bound is wrong (please report)")
         m = int(counts.max())
         pos = torch.arange(len(hit)) - (counts.cumsum(0) - counts).repeat_interleave(counts)
         cand = torch.full((len(sel), m), -1, dtype=torch.int64)
@@ -677,32 +745,36 @@ def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bia
     clear = (sv[:, k - 1] - sv[:, k] > 2 * tol) if width > k else torch.ones(nq, dtype=torch.bool)
     out_i[clear], out_s[clear] = so[clear, :k], sv[clear, :k]
     # (2) the others: re-score the candidates in float64; certified when the k-th exact score
-    #     beats every non-candidate's bound (the last pass score + tol)
+    #     beats every non-candidate's bound (the last pass score + tol). Only the candidates within 2·tol
+    #     of the k-th pass score are scored: one further below scores below all k of the first, in exact
+    #     and in float64 scores (|ŝ − s̃| ≤ tol for each), so it can neither enter the top k nor tie its
+    #     k-th (as in rule (1)).
     todo = (~clear).nonzero().flatten()
     rescored = len(todo)
     tied = torch.zeros(nq, dtype=torch.bool)  # exact ties across the k-th place (decided by index)
-    for r0 in range(0, len(todo), chunk):
-        rows = todo[r0:r0 + chunk]
-        ci = cand_i[rows]
-        s64 = sp_.exact(rows, ci, bias64)
-        ss, si = _order_exact(s64, ci)
-        out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
-        if width > k:
-            tied[rows] = ss[:, k - 1] == ss[:, k]
-        if width < avail:
-            edge = cand_v[rows].min(dim=1).values + tol[rows]
-            bad = ss[:, k - 1] <= edge
-            bad_rows.extend(rows[bad].tolist())
-            bad_kth.append(ss[bad, k - 1])
+    scored = (sv[todo] >= (sv[todo, k - 1] - 2 * tol[todo]).unsqueeze(1)).sum(1)   # ≥ k
+    for m in scored.unique().tolist():
+        group = todo[scored == m]
+        for r0 in range(0, len(group), chunk):
+            rows = group[r0:r0 + chunk]
+            ci = so[rows, :m]
+            s64 = sp_.exact(rows, ci, bias64)
+            ss, si = _order_exact(s64, ci)
+            out_i[rows], out_s[rows] = si[:, :k], ss[:, :k]
+            if m > k:
+                tied[rows] = ss[:, k - 1] == ss[:, k]
+            if width < avail:
+                edge = sv[rows, -1] + tol[rows]
+                bad = ss[:, k - 1] <= edge
+                bad_rows.extend(rows[bad].tolist())
+                bad_kth.append(ss[bad, k - 1])
     # (3) uncertified rows against all keys in float64: a float64 GEMM screen of the keys that can reach
     #     the row's top k (euclidean: only the norm shell the triangle inequality leaves), then the exact
     #     scores of the survivors
     if bad_rows:
         rows = torch.tensor(bad_rows, dtype=torch.int64)
         kth = torch.cat(bad_kth)
-        u64 = 2.0 ** -53
-        screen = 2 * ((d + 6) * u64 * (sp_.alpha * qn[rows] * kn_max + sp_.pass_offset[rows].abs() + key_terms) +
-                      tol64[rows])
+        screen = 2 * (tol64[rows] + tol64[rows])  # the GEMM screen (exact_gemm) and exact() share the bound tol64
         fb_i, fb_s, fb_tied = _fallback(sp_, rows, kth, k, bias64, screen, tol[rows])
         out_i[rows], out_s[rows] = fb_i, fb_s
         tied[rows] = fb_tied

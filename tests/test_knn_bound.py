@@ -61,9 +61,9 @@ def same_sets(res, X, Q, k):
     return np.array_equal(np.sort(res.indices.numpy(), 1), np.sort(brute_knn(X, Q, k), 1))
 
 
-def _rounded_centre_pass_matrix_of(self, X, dtype, device):
+def _rounded_centre_pass_matrix_of(self, X, dtype, device, out=None):
     """The pass rows as they were when the per-row bound was withdrawn: X and c rounded to ``dtype`` first."""
-    out = torch.empty(X.shape, dtype=dtype, device=device)
+    out = torch.empty(X.shape, dtype=dtype, device=device) if out is None else out
     c = None if self.centre is None else self.centre.to(device, dtype)
     for i in range(0, len(X), self._CHUNK):
         part = X[i:i + self._CHUNK].to(device, dtype)
