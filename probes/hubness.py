@@ -41,8 +41,8 @@ import torch
 from probes._lazy import lazy_import
 from probes.dtypes import dtype_name
 from probes.errors import InputError, check_finite
-from probes.knn import (KNN, METRICS, Space, as_dtype, as_matrix, k_occurrence, knn, scan_topk, sparse_nonzero,
-                        tile_pairs)
+from probes.knn import (KNN, METRICS, Space, as_dtype, as_matrix, default_block, k_occurrence, knn, scan_topk,
+                        sparse_nonzero, tile_pairs)
 from probes.result import Result
 
 th = lazy_import("theory.hubness")
@@ -283,7 +283,7 @@ def _verdict(rh: float, null_rh: float, lim_rh: float, w: float) -> str:
 
 
 def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: int = 0,
-          dtype="float32", device="cpu", block: int = 4096, reduce=(), theory: bool = True,
+          dtype="float32", device="cpu", block: int | None = None, reduce=(), theory: bool = True,
           w: float | None = None, progress: bool = False, subject: str = "keys", scan=None) -> HubnessResult:
     """Measure hubness of ``keys`` (self mode) or of keys ranked by ``queries``.
 
@@ -293,6 +293,7 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
     with it ``theory["limit"]`` is the limit law's prediction. Without it only the plug-in law of
     this draw is reported (``limit_plug_in_for_this_draw``, see the module docstring).
     ``theory=False`` skips the plug-in w and the limit law (the null model is always computed).
+    ``block``: rows per tile of the GEMM passes (memory ~ block²; default :func:`probes.knn.default_block`).
 
     Verdict: with ``theory``, "null-like" when Robin Hood ≤ 1.15 × the null's, "near-limit" when
     w ≥ 0.1 and Robin Hood ≥ 0.9 × the limit law's (at the stated w, else the plug-in w), else
@@ -317,6 +318,7 @@ def probe(keys, queries=None, *, k: int = 10, metric: str = "euclidean", seed: i
         raise InputError(f"queries have d = {Q.shape[1]} but keys have d = {K.shape[1]}; "
                          "both must live in the same space (project them first)")
     space = Space(K, Q, metric)
+    block = default_block(device) if block is None else block
     avail = len(K) - 1 if space.self_mode else len(K)
     if isinstance(k, (int, np.integer)) and k >= 1 and k == avail:
         raise InputError(f"k = {k} = {'n − 1' if space.self_mode else 'the number of keys'}: every point is in every "

@@ -47,7 +47,7 @@ from probes.errors import InputError, check_finite, require_finite
 from probes.progress import progress as _progress_bar
 
 __all__ = ["METRICS", "KNN", "Space", "as_matrix", "as_dtype", "tile_pairs", "sparse_nonzero", "scan_topk",
-           "knn", "k_occurrence"]
+           "knn", "k_occurrence", "default_block"]
 
 METRICS = ("euclidean", "cosine", "dot")
 
@@ -290,20 +290,22 @@ class Space:
         return s if bias is None else s - bias[keys].unsqueeze(0)
 
 
-def tile_pairs(nq: int, nk: int, block: int, symmetric: bool):
+def tile_pairs(nq: int, nk: int, block: int, symmetric: bool, split_diagonal: bool = True):
     """Tile pairs (i0, i1, j0, j1) covering the score matrix, or its upper triangle (symmetric).
 
-    In symmetric mode a diagonal block is itself covered by the upper triangle of sub-tiles a
-    quarter its size, so only ~5/8 of its entries are computed instead of all of them; and
-    the diagonal sub-tiles come first, so every row's running top-k is full before the big
-    tiles arrive (they then take the sparse path of :func:`_update` in both directions).
+    In symmetric mode the diagonal blocks come first, so every row's running top-k is full before
+    the off-diagonal tiles arrive (they then take the sparse path of :func:`_update` in both
+    directions). With ``split_diagonal`` a diagonal block is itself covered by the upper triangle of
+    sub-tiles a quarter its size, so only ~5/8 of its entries are computed instead of all of them
+    (for a costly score, e.g. mutual proximity); without it, it is one square tile (the plain k-NN:
+    one dense top-k beats the row and column updates of ten small tiles).
     """
     if not symmetric:
         for i0 in range(0, nq, block):
             for j0 in range(0, nk, block):
                 yield i0, min(i0 + block, nq), j0, min(j0 + block, nk)
         return
-    sub = block // 4 if block >= 1024 else block
+    sub = block // 4 if block >= 1024 and split_diagonal else block
     blocks = [(i0, min(i0 + block, nq)) for i0 in range(0, nq, block)]
     for i0, i1 in blocks:                                   # diagonal sub-tiles
         for a0 in range(i0, i1, sub):
@@ -379,7 +381,10 @@ def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool, 
         _merge(state_v, state_i, own, v, ix + (r0 if by_column else c0), width)
         return
     mask = None if mask_buf is None else mask_buf[:S.numel()].view(S.shape)
-    if by_column:
+    if by_column and S.shape[0] % _CSEG == 0 and S.is_contiguous():
+        i, j, v = _col_hits(S, thr)
+        _merge_sparse(state_v, state_i, j + c0, i + r0, v, width)
+    elif by_column:
         hit = sparse_nonzero(torch.gt(S, thr.unsqueeze(0), out=mask))
         flat = hit[:, 0] * S.shape[1] + hit[:, 1]
         flat = flat.index_select(0, hit[:, 1].argsort(stable=True))   # grouped by column, rows ascending
@@ -394,7 +399,8 @@ def _update(state_v, state_i, S, r0: int, c0: int, width: int, by_column: bool, 
         _merge_sparse(state_v, state_i, i + r0, j + c0, S[i, j], width)
 
 
-_SEG = 64
+_SEG = 64    # entries per row segment (_row_hits)
+_CSEG = 16   # entries per column segment (_col_hits)
 
 
 def _row_hits(S: torch.Tensor, thr: torch.Tensor):
@@ -412,6 +418,23 @@ def _row_hits(S: torch.Tensor, thr: torch.Tensor):
     sub = (blk > thr.index_select(0, rows).unsqueeze(1)).view(-1).nonzero().squeeze(1)
     of = sub // _SEG
     return rows.index_select(0, of), (seg.index_select(0, of) % per) * _SEG + sub % _SEG, blk.view(-1).index_select(0, sub)
+
+
+def _col_hits(S: torch.Tensor, thr: torch.Tensor):
+    """(row, column, value) of the entries of S above their *column's* ``thr``, grouped by column (rows
+    ascending): :func:`_row_hits` down the columns. The maxima of segments of ``_CSEG`` rows of one column
+    are one read of S (a reduction over the middle axis of an (R/_CSEG, _CSEG, C) view); the hit segments,
+    listed column-major, are gathered and compared entry by entry. Against one comparison mask of the whole
+    tile, its nonzero and a sort by column: 2× faster on a hub-heavy 4096² tile (~40 000 hits)."""
+    R, C = S.shape
+    per = R // _CSEG
+    V = S.view(per, _CSEG, C)
+    ja = (V.amax(1) > thr.unsqueeze(0)).T.contiguous().view(-1).nonzero().squeeze(1)   # j·per + a
+    j, a = ja // per, ja % per
+    blk = V[a, :, j]                                                                    # (segments, _CSEG)
+    sub = (blk > thr.index_select(0, j).unsqueeze(1)).view(-1).nonzero().squeeze(1)
+    of = sub // _CSEG
+    return a.index_select(0, of) * _CSEG + sub % _CSEG, j.index_select(0, of), blk.view(-1).index_select(0, sub)
 
 
 class _serial:
@@ -467,11 +490,11 @@ class _update_threads:
 
 
 def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bool, desc: str, transposed=None,
-              threads: _update_threads | None = None):
+              threads: _update_threads | None = None, split_diagonal: bool = True):
     """Running top-``width`` of ``score(G, i0, i1, j0, j1)`` over all block pairs.
 
     ``threads``: the :class:`_update_threads` that chooses the update mode (made here if None; a caller
-    that passes one reads its ``choice`` afterwards).
+    that passes one reads its ``choice`` afterwards). ``split_diagonal``: see :func:`tile_pairs`.
 
     In symmetric mode the column direction uses ``transposed(S, i0, i1, j0, j1)``, a matrix
     C in the tile's layout with C[i, j] = score of row j0 + j against column i0 + i (or, if
@@ -481,7 +504,7 @@ def scan_topk(Q, K, score, width: int, symmetric: bool, block: int, progress: bo
     dev = Q.device
     state_v = torch.full((nq, width), -math.inf, dtype=Q.dtype, device=dev)
     state_i = torch.full((nq, width), -1, dtype=torch.int64, device=dev)
-    pairs = list(tile_pairs(nq, nk, block, symmetric))
+    pairs = list(tile_pairs(nq, nk, block, symmetric, split_diagonal))
     # preallocated tile and mask buffers: a fresh 4096² tile per block pair costs ~15% of the
     # GEMM in allocation and page faults on CPU
     size = min(block, nq) * min(block, nk)
@@ -638,8 +661,16 @@ def _check_space(space: Space, subject: str) -> None:
         check_finite(subject, "squared norms of the queries", torch.cat([space.sq_queries, space.pass_offset]), hint)
 
 
+def default_block(device) -> int:
+    """The pass's default block: 2048 on a CPU, 4096 on an accelerator. On a CPU a 2048² float32 tile (16 MB)
+    stays in the caches between its GEMM and its updates: hub-heavy 30 000 × 384 on 2 cores, the pass took
+    1.47 s in 2048² tiles against 1.72 s in 4096² (the GEMMs 0.87 s against 1.06 s); 1536 and 3072 were
+    slower (2026-12-04, ``bench/RESULTS.md``)."""
+    return 2048 if torch.device(device).type == "cpu" else 4096
+
+
 def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
-        device="cpu", block: int = 4096, key_bias=None, progress: bool = False,
+        device="cpu", block: int | None = None, key_bias=None, progress: bool = False,
         _space: Space | None = None, subject: str = "keys", scan=None) -> KNN:
     """Exact top-k (self excluded when ``queries`` is None), float64-certified, index tie-break.
 
@@ -660,8 +691,9 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     if avail < k:
         raise InputError(f"k = {k} but only {avail} candidate neighbours per query (n = {nk}"
                          f"{', self excluded' if sp_.self_mode else ''}); use k < n")
-    if block < 1:
-        raise InputError(f"block = {block}: must be ≥ 1")
+    block = default_block(device) if block is None else block
+    if not isinstance(block, (int, np.integer)) or block < 1:
+        raise InputError(f"block = {block!r}: must be a positive integer")
     bias64 = torch.as_tensor(key_bias, dtype=torch.float64) if key_bias is not None else None
     if bias64 is not None:
         check_finite(subject, "key bias of the ranking", bias64)
@@ -680,7 +712,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     if scan is None:
         threads = _update_threads(dev, 0)
         cand_v, cand_i = scan_topk(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed,
-                                   threads=threads)
+                                   threads=threads, split_diagonal=False)
         one = not (threads.cpu and threads.choice is False)  # undecided, or a GPU scan: one thread, as before
     else:
         cand_v, cand_i = scan(A, B, _identity, width, sp_.self_mode, block, progress, "k-NN", transposed)
@@ -783,7 +815,7 @@ def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bia
 
 
 def k_occurrence(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="float32",
-                 device="cpu", block: int = 4096, progress: bool = False, subject: str = "keys") -> np.ndarray:
+                 device="cpu", block: int | None = None, progress: bool = False, subject: str = "keys") -> np.ndarray:
     """N_k of every key (int64 array); self excluded in self mode. See :func:`knn`."""
     res = knn(keys, queries, k=k, metric=metric, dtype=dtype, device=device, block=block, progress=progress,
               subject=subject)

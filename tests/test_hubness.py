@@ -132,11 +132,12 @@ def test_block_size_does_not_change_the_answer():
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("split", [True, False])
 @pytest.mark.parametrize("n,block", [(2500, 1024), (1030, 1024), (700, 300)])
-def test_tile_pairs_cover_the_upper_triangle_exactly_once(n, block):
-    """Diagonal blocks are split into sub-tiles (block ≥ 1024): coverage must stay exact."""
+def test_tile_pairs_cover_the_upper_triangle_exactly_once(n, block, split):
+    """Diagonal blocks split into sub-tiles (block ≥ 1024) or whole: coverage must stay exact."""
     seen = np.zeros((n, n), dtype=np.int64)           # seen[i, j]: times row i meets column j
-    for i0, i1, j0, j1 in H._pairs(n, n, block, True):
+    for i0, i1, j0, j1 in H._pairs(n, n, block, True, split):
         assert i0 <= j0
         seen[i0:i1, j0:j1] += 1
         if i0 != j0:                                  # an off-diagonal tile serves both directions
@@ -144,20 +145,66 @@ def test_tile_pairs_cover_the_upper_triangle_exactly_once(n, block):
             seen[j0:j1, i0:i1] += 1
         else:
             assert i1 == j1
+            assert split or i1 - i0 == min(block, n - i0)   # unsplit: the diagonal tile is the whole block
     assert (seen == 1).all()
     full = np.zeros((n, 7), dtype=np.int64)
-    for i0, i1, j0, j1 in H._pairs(n, 7, block, False):
+    for i0, i1, j0, j1 in H._pairs(n, 7, block, False, split):
         full[i0:i1, j0:j1] += 1
     assert (full == 1).all()
 
 
-def test_sub_tiled_diagonal_blocks_match_brute_force():
-    """n = 2500 with block 1024: diagonal sub-tiles of 256 (row and column updates), with duplicates."""
-    X = H.synthetic("normal", 2500, 16, seed=7).numpy()
-    X[100] = X[2400]                      # a duplicate pair across sub-tiles
-    ref = brute_knn(X, k=5)
-    got = H.knn(X, k=5, block=1024)
-    assert np.array_equal(np.sort(got.indices.numpy(), 1), np.sort(ref, 1))
+@pytest.mark.parametrize("split", [True, False])
+def test_diagonal_blocks_split_or_whole_match_brute_force(split):
+    """n = 4096 with block 1280 (a short last block): diagonal sub-tiles of 320 (row and column updates) or
+    whole diagonal tiles (the k-NN default). Small integers and n = 2¹², so the centre, the centred rows and
+    every pass score are exact and ties are everywhere: the scan's top 5 per row must be the exact top-5
+    values, each at a distinct index that has it; and the certified lists equal the float64 brute force
+    (ties to the lower index)."""
+    X = np.random.default_rng(7).integers(0, 4, size=(4096, 16)).astype(np.float64)
+    X[100] = X[4000]                      # a duplicate pair across blocks
+    sp = H._Space(torch.from_numpy(X), None, "euclidean")
+    A, B = sp.augmented(torch.float64, "cpu")
+    v, idx = H._scan(A, B, lambda G, *a: G, 5, True, 1280, False, "t", lambda S, *a: S, split_diagonal=split)
+    sq = (X * X).sum(1)
+    S = 2 * X @ X.T - sq[:, None] - sq[None, :]          # exact: small integers
+    np.fill_diagonal(S, -np.inf)
+    assert np.array_equal(np.sort(v.numpy(), 1), np.sort(S, 1)[:, -5:])
+    assert np.array_equal(np.take_along_axis(S, idx.numpy(), 1), v.numpy())
+    ii = np.sort(idx.numpy(), 1)
+    assert (ii[:, 1:] != ii[:, :-1]).all()                # no index twice
+    ref = np.argsort(-S, axis=1, kind="stable")[:, :5]     # ties to the lower index
+    assert np.array_equal(np.sort(H.knn(X, k=5, block=1280).indices.numpy(), 1), np.sort(ref, 1))
+
+
+def test_default_block_and_its_validation():
+    assert H.default_block("cpu") == 2048
+    X = H.synthetic("laplace", 400, 12, seed=2)
+    a = H.knn(X, k=4)
+    assert torch.equal(a.indices, H.knn(X, k=4, block=4096).indices)
+    for bad in (0, -3, 2.5, "64"):
+        with pytest.raises(InputError, match="block"):
+            H.knn(X, k=4, block=bad)
+
+
+def _col_hits_reference(S, thr):
+    hit = (S > thr.unsqueeze(0)).T.nonzero()          # column-major: (column, row), rows ascending
+    return hit[:, 1], hit[:, 0], S[hit[:, 1], hit[:, 0]]
+
+
+@pytest.mark.parametrize("shape", [(64, 40), (16, 1), (48, 33), (256, 256)])
+def test_col_hits_equal_the_comparison_mask(shape):
+    """The column segments' hits = the entries above their column's threshold, grouped by column (rows
+    ascending), including entries equal to it (dropped) and thresholds of ±inf."""
+    from probes import knn as K
+    g = torch.Generator().manual_seed(1)
+    for p in (0.0, 0.02, 0.5, 1.0):
+        S = torch.randint(0, 5, shape, generator=g).float()      # many ties with the thresholds
+        thr = torch.quantile(S, 1 - p, dim=0) if p > 0 else torch.full((shape[1],), math.inf)
+        if shape[1] > 2:
+            thr[0], thr[1] = -math.inf, 4.0                      # every entry; none (max is 4)
+        got, ref = K._col_hits(S, thr), _col_hits_reference(S, thr)
+        for a, b in zip(got, ref):
+            assert torch.equal(a, b), (shape, p)
 
 
 @pytest.mark.parametrize("shape", [(64, 64), (40, 24), (33, 13), (1, 8)])
