@@ -285,9 +285,9 @@ class Space:
         else:
             s = torch.cat([Q @ self.keys_x[keys[j:j + self._CHUNK]].to(torch.float64).T
                            for j in range(0, len(keys), self._CHUNK)], 1)
-        if self.metric == "euclidean":
-            s = 2 * s - self.sq_keys[keys].unsqueeze(0) - self.sq_queries[rows].unsqueeze(1)
-        return s if bias is None else s - bias[keys].unsqueeze(0)
+        if self.metric == "euclidean":   # 2s − ‖y‖² − ‖q‖², in place (the screen is rows × window float64)
+            s.mul_(2).sub_(self.sq_keys[keys].unsqueeze(0)).sub_(self.sq_queries[rows].unsqueeze(1))
+        return s if bias is None else s.sub_(bias[keys].unsqueeze(0))
 
 
 def tile_pairs(nq: int, nk: int, block: int, symmetric: bool, split_diagonal: bool = True):
@@ -547,11 +547,14 @@ def _select_topk(s: torch.Tensor, k: int) -> torch.Tensor:
     take = gt | (eq & (eq.cumsum(1) <= need))
     return take.nonzero()[:, 1].reshape(len(s), k)
 
-def _shell_batches(order: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, budget: int, most: int = 256):
+def _shell_batches(order: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, budget: int, most: int = 256,
+                   loose: bool = False):
     """Consecutive runs of ``order`` (rows by norm) whose key windows [lo, hi) share one screen: a run grows
     while its union window stays within twice its narrowest row's window (plus 256 keys) and the screen
     within ``budget`` entries, so no row pays more than about twice its own window (a far outlier, whose
-    window is all keys, is screened apart from the rows of narrow windows)."""
+    window is all keys, is screened apart from the rows of narrow windows). ``loose``: for rows whose windows
+    each hold over a quarter of the keys, only the budget and ``most`` bound a run (its union, at most all
+    keys, is then under four times any row's own window, and a run's keys are converted once, not per row)."""
     lo_o, hi_o = lo[order].tolist(), hi[order].tolist()
     out, b0, n = [], 0, len(lo_o)
     while b0 < n:
@@ -559,7 +562,7 @@ def _shell_batches(order: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, budg
         while b1 < n and b1 - b0 < most:
             n0, n1 = min(w0, lo_o[b1]), max(w1, hi_o[b1])
             tight = min(narrow, hi_o[b1] - lo_o[b1])
-            if n1 - n0 > 2 * tight + 256 or (n1 - n0) * (b1 - b0 + 1) > budget:
+            if (not loose and n1 - n0 > 2 * tight + 256) or (n1 - n0) * (b1 - b0 + 1) > budget:
                 break
             w0, w1, narrow, b1 = n0, n1, tight, b1 + 1
         out.append(order[b0:b1])
@@ -567,15 +570,25 @@ def _shell_batches(order: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, budg
     return out
 
 
+def _shell_radius(kth: torch.Tensor, tol64: torch.Tensor, qn: torch.Tensor) -> torch.Tensor:
+    """D ≥ the distance of every key of a row's float64 top k: √(−kth + 2·tol64), k keys having ŝ ≥ kth and
+    |ŝ − S| ≤ tol64 (see :func:`_fallback`); the factors cover the float64 rounding of D and of the norms."""
+    return (((-kth).clamp_min(0) + 2 * tol64).sqrt()) * (1 + 1e-9) + 1e-9 * (1 + qn)
+
+
 def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias, screen: torch.Tensor,
-              tol: torch.Tensor, budget: int = 2 ** 24):
+              tol64: torch.Tensor, budget: int = 2 ** 24):
     """The float64 top-k of query ``rows`` over all keys: (indices, scores, tied), as :func:`knn` defines them.
 
     ``kth``: a float64 score that k keys reach (the k-th re-scored candidate); ``screen``: twice the sum
-    of the float64 rounding bounds of the GEMM screen and of :meth:`Space.exact`; ``tol``: the
-    row's full rounding bound. Euclidean without a key bias: a key in the top k lies within
-    D = √(−kth + 2·tol) of the query, so |‖y − c‖ − ‖q − c‖| ≤ D (triangle inequality) and only the
-    keys in that norm shell (sorted once by norm) are screened. The screen is one float64 GEMM
+    of the float64 rounding bounds of the GEMM screen and of :meth:`Space.exact`; ``tol64``: the row's
+    bound on the rounding of :meth:`Space.exact` (|ŝ − S| ≤ tol64 for every key). Euclidean without a key
+    bias: k keys have ŝ ≥ kth, so the answer's keys (ŝ ≥ the k-th largest ŝ ≥ kth) have exact S ≥
+    kth − tol64 and lie within D = √(−kth + 2·tol64) of the query (a key farther has ŝ < kth − tol64, below
+    those k keys); so |‖y − c‖ − ‖q − c‖| ≤ D (triangle inequality) and only the keys in that norm shell
+    (sorted once by norm) are screened. (The pass's own rounding plays no part: kth is a float64 score. Until
+    2026-12-04 D also carried twice the float32 pass bound, √(2·tol) ≈ 0.5 on hub-heavy 10⁵ × 768 against
+    distances of 0.01–0.1: shells of ~11 000 keys a row where a few hundred suffice.) The screen is one float64 GEMM
     (:meth:`Space.exact_gemm`, uncentred data, so its rounding is of the size of :meth:`Space.exact`'s
     and needs no centring pass) per run of rows (:func:`_shell_batches`; the narrow windows' keys are
     converted to float64 once, in norm order); a key survives when its screen score is within ``screen``
@@ -589,7 +602,7 @@ def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias,
         key_order = space.key_norms.argsort()
         sorted_norms = space.key_norms[key_order]
         qn = space.query_norms[rows]
-        D = (((-kth).clamp_min(0) + 2 * tol).sqrt()) * (1 + 1e-9) + 1e-9 * (1 + qn)
+        D = _shell_radius(kth, tol64, qn)
         lo = torch.searchsorted(sorted_norms, qn - D)
         hi = torch.searchsorted(sorted_norms, qn + D, right=True)
         order = qn.argsort()                        # rows of similar norm share a window
@@ -599,7 +612,9 @@ def _fallback(space: Space, rows: torch.Tensor, kth: torch.Tensor, k: int, bias,
     out_s = torch.empty((len(rows), k), dtype=torch.float64)
     tied = torch.zeros(len(rows), dtype=torch.bool)
     if shell:
-        batches = _shell_batches(order, lo, hi, budget)
+        wide = (hi - lo)[order] > nk // 4            # rows of wide windows (far k-th neighbours): batched apart
+        batches = (_shell_batches(order[~wide], lo, hi, budget)
+                   + _shell_batches(order[wide], lo, hi, budget, loose=True))
         wins = [(int(lo[sel].min()), int(hi[sel].max())) for sel in batches]
         # the keys of the narrow windows, in norm order and float64, once (a window is then a slice of it)
         narrow = [w for w in wins if w[1] - w[0] <= nk // 4]
@@ -807,7 +822,7 @@ def _certify(sp_: Space, cand_v, cand_i, k: int, width: int, avail: int, dt, bia
         rows = torch.tensor(bad_rows, dtype=torch.int64)
         kth = torch.cat(bad_kth)
         screen = 2 * (tol64[rows] + tol64[rows])  # the GEMM screen (exact_gemm) and exact() share the bound tol64
-        fb_i, fb_s, fb_tied = _fallback(sp_, rows, kth, k, bias64, screen, tol[rows])
+        fb_i, fb_s, fb_tied = _fallback(sp_, rows, kth, k, bias64, screen, tol64[rows])
         out_i[rows], out_s[rows] = fb_i, fb_s
         tied[rows] = fb_tied
     check_finite(subject, "float64 k-NN scores", out_s)

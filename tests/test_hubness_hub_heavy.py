@@ -73,3 +73,75 @@ def test_hub_heavy_is_hub_heavy_and_the_probe_sees_it():
     # a few rows near the centre are in most lists: skewness far above the null's threshold
     assert r.skewness > 10 * r.theory["null"]["skewness_hub_threshold"]
     assert r.verdict == "hubness"
+
+
+# -- the float64 fallback's norm shell ---------------------------------------------------------------
+def _fallback_calls(monkeypatch):
+    calls = []
+    real = K._fallback
+
+    def spy(space, rows, kth, k, bias, screen, tol64, *a, **kw):
+        calls.append((rows.clone(), kth.clone(), tol64.clone()))
+        return real(space, rows, kth, k, bias, screen, tol64, *a, **kw)
+
+    monkeypatch.setattr(K, "_fallback", spy)
+    return calls
+
+
+def _radius_misses(calls, X64, ref, radius) -> int:
+    """Fallback rows with a key of the exact top k (``ref``) farther from the query than ``radius``."""
+    misses = 0
+    for rows, kth, tol64 in calls:
+        dist = (X64[ref[rows]] - X64[rows].unsqueeze(1)).norm(dim=2).amax(1)
+        misses += int((dist > radius(kth, tol64, torch.zeros(len(rows), dtype=torch.float64))).sum())
+    return misses
+
+
+@pytest.fixture(scope="module")
+def hub_fallback():
+    """(fallback calls, X in float64, the exact top 10) of the engine on a hub-heavy instance."""
+    mp = pytest.MonkeyPatch()
+    calls = _fallback_calls(mp)
+    X = H.hub_heavy(2000, 64, seed=3)
+    res = K.knn(X, k=10, block=512)
+    mp.undo()
+    assert calls and res.fallback_rows == sum(len(c[0]) for c in calls) > 0
+    return calls, X.double(), torch.from_numpy(brute_knn64(X.numpy(), 10))
+
+
+def test_shell_radius_holds_the_exact_top_k_and_carries_no_pass_bound(hub_fallback):
+    """Every key of a fallback row's exact top k lies within the shell radius D of the query, and D² exceeds
+    −kth by at most 2·tol64 (with rounding): the float32 pass bound, far larger here, is not in it (it was
+    until 2026-12-04 and made the shells ~20× wider at 10⁵ × 768)."""
+    calls, X64, ref = hub_fallback
+    assert _radius_misses(calls, X64, ref, K._shell_radius) == 0
+    for rows, kth, tol64 in calls:
+        D = K._shell_radius(kth, tol64, torch.zeros(len(rows), dtype=torch.float64))
+        assert bool((D ** 2 <= (-kth).clamp_min(0) + 2 * tol64 + 1e-6 * (1 + kth.abs())).all())
+    rows, tol64 = calls[0][0], calls[0][2]
+    pass_tol = 70 * 2.0 ** -24 * (2 * K.Space(X64.float(), None, "euclidean").query_norms[rows]) ** 2
+    assert bool((pass_tol > 100 * tol64).all())          # (d + 6)·u·(2‖q − c‖)², d = 64: ≫ tol64
+
+
+def test_a_shrunk_shell_radius_misses_exact_neighbours(hub_fallback):
+    """Control: a radius of half the k-th float64 neighbour's distance leaves true neighbours outside."""
+    calls, X64, ref = hub_fallback
+    assert _radius_misses(calls, X64, ref, lambda kth, tol64, qn: (-kth).clamp_min(0).sqrt() / 2) > 0
+
+
+@pytest.mark.parametrize("loose", [False, True])
+def test_shell_batches_cover_each_row_once_within_the_budget(loose):
+    g = torch.Generator().manual_seed(0)
+    n, nk, budget = 500, 10_000, 200_000
+    lo = torch.randint(0, nk // 2, (n,), generator=g)
+    hi = lo + torch.randint(1, nk // 2, (n,), generator=g)
+    order = torch.randperm(n, generator=g)
+    batches = K._shell_batches(order, lo, hi, budget, loose=loose)
+    assert torch.equal(torch.cat(batches), order)                   # consecutive runs, every row once
+    for b in batches:
+        union = int(hi[b].max() - lo[b].min())
+        assert len(b) == 1 or union * len(b) <= budget
+        if not loose:
+            assert len(b) == 1 or union <= 2 * int((hi[b] - lo[b]).min()) + 256
+    if loose:   # wide windows: only the budget and the row cap split them, so far fewer runs
+        assert len(batches) < len(K._shell_batches(order, lo, hi, budget))
