@@ -302,6 +302,7 @@ def test_hard_tokens_by_nnls_column_generation(bias, monkeypatch):
     monkeypatch.setattr(U, "_absorb_batch", lambda *a, **k: {})  # the fast paths off: NNLS is tested here
     monkeypatch.setattr(U, "_rival_absorb", lambda *a, **k: None)
     monkeypatch.setattr(U, "_ldp_witness", lambda *a, **k: None)
+    monkeypatch.setattr(U, "_ldp_batch", lambda *a, **k: {})
     r = U.detect(W, b, seed=0)
     assert r.certified and U.verify(r, W, b).ok
     assert set(planted.tolist()) <= set(r.unargmaxable)
@@ -341,6 +342,7 @@ def test_hard_tokens_by_rivals_and_the_deep_set(bias, monkeypatch):
     monkeypatch.setattr(U, "_absorb_batch", lambda *a, **k: {})
     monkeypatch.setattr(U, "_rival_absorb", lambda *a, **k: None)
     monkeypatch.setattr(U, "_ldp_witness", lambda *a, **k: None)
+    monkeypatch.setattr(U, "_ldp_batch", lambda *a, **k: {})
     r_slow = U.detect(W, b, seed=0)
     assert r_slow.certified and r_slow.stages["absorb"] == r_slow.stages["ldp"] == 0
     assert r_slow.unargmaxable == r.unargmaxable
@@ -426,6 +428,38 @@ def test_ldp_witness_for_a_bias_rescued_token_is_a_proven_witness():
     assert U._ldp_witness(k, Z, b - b.max(), top) is None
 
 
+def test_ldp_batch_agrees_with_the_per_token_least_distance_witness():
+    """The lockstep batch (one GEMM per round for every token's check, one screened product for the acceptance)
+    proves the same tokens as :func:`_ldp_witness` + :func:`_accept_witness` one at a time, with the same
+    witnesses up to rounding, each a proven witness on (W, b). Control: with every token given the lowest bias
+    (the premise, a bias that rescues them, broken) neither path proves any."""
+    W, b, planted = U.trained_like_head(3000, 16, n_planted=8, bias=True, seed=2)
+    W64, b64 = W.astype(np.float64), b.astype(np.float64)
+    Z, T = _whitened(W64)
+    ks = [int(k) for k in planted]
+    lifted = b64.copy()
+    top_b = np.sort(b64)[-2]
+    for i, k in enumerate(ks):
+        lifted[k] = top_b + 1e-3 * (i + 1) if i % 2 == 0 else b64.min() - 1.0   # half rescued, half not
+    bb = lifted - lifted.max()
+    tops = U._top_rivals(Z, np.asarray(ks), U._n_rivals(Z.shape[1]))
+    one = {}
+    for k, top in zip(ks, tops):
+        y = U._ldp_witness(k, Z, bb, top)
+        x = None if y is None else U._accept_witness(W, lifted, T, k, y, "ldp", "head")
+        if x is not None:
+            one[k] = x
+    got = U._ldp_batch(ks, W, lifted, Z, bb, T, list(tops), {}, "head")
+    assert set(got) == set(one) and len(got) >= 2, (sorted(got), sorted(one))
+    for k, x in got.items():
+        assert np.allclose(x, one[k], rtol=1e-9, atol=1e-12)
+        logits = W64 @ x + lifted
+        assert logits[k] > np.delete(logits, k).max()
+    low = b64.copy()
+    low[ks] = b64.min() - 1.0
+    assert U._ldp_batch(ks, W, low, Z, low - low.max(), T, list(tops), {}, "head") == {}
+
+
 def test_batched_deep_newton_agrees_with_the_per_token_one():
     """The batched float32 L-BFGS (:func:`_deep_newton_batch`) must reach the same moments as the per-token
     solver for reachable targets, and give None for a target outside the deep set's hull."""
@@ -463,6 +497,32 @@ def test_float32_weights_are_kept_and_give_the_verdicts_of_their_float64_values(
     assert U.verify(r32, W.astype(np.float64), b).ok
 
 
+def test_single_witness_screen_decides_near_ties_in_float64():
+    """One witness at a time (the hard-token stages): the float32 screen leaves the near rows to float64
+    logits, so a witness a hair inside k's cell is proven (margin = the float64 one up to its rounding bound)
+    and, control, the same hair outside it (the rival wins) is not; a far witness is proven by the screen."""
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((3000, 16)).astype(np.float32)
+    W64 = W.astype(np.float64)
+    wabs = np.abs(W64).sum(1).max()
+    for k in rng.choice(3000, 8, replace=False):
+        x = 3.0 * W64[k]
+        L = W64 @ x
+        L[k] = -np.inf
+        if L.max() >= (W64 @ x)[k]:
+            continue                      # not a hull vertex along its own direction
+        assert U._witness_margin(W, None, int(k), x) > 0
+        j = int(L.argmax())
+        dv = W64[k] - W64[j]
+        xb = x - ((dv @ x) / (dv @ dv)) * dv            # on the bisector of k and its nearest rival
+        bound64 = 4 * 18 * 2.0 ** -53 * wabs * np.abs(xb).max()
+        for sign in (1.0, -1.0):
+            xs = xb + sign * 1e-9 * dv
+            m32, m64 = U._witness_margin(W, None, int(k), xs), U._witness_margin(W64, None, int(k), xs)
+            assert (m32 > 0) == (m64 > 0) == (sign > 0), (sign, m32, m64)
+            assert abs(m32 - m64) <= bound64, (m32, m64, bound64)
+
+
 def test_float32_witness_screen_proves_only_true_witnesses_and_defers_the_close_ones():
     """The float32 screen of witness margins (a float32 W) proves a witness only above its rounding bound:
     every margin it reports positive is positive in exact float64 arithmetic, it agrees with the float64
@@ -493,9 +553,15 @@ def test_float32_witness_screen_proves_only_true_witnesses_and_defers_the_close_
     assert np.all((own - Lg.max(axis=0))[m32 > 0] > 0)
     assert (m64 > 0).sum() >= 30  # most own directions are witnesses (the premise of the check)
     # the screen itself proved the far witnesses (its bound is the larger: m32 < m64), and the near-ties were
-    # decided by the float64 product (m32 == m64): neither path is bypassed
+    # decided by float64 logits (m32 = m64 up to the float64 rounding bound, far below the float32 one; only the
+    # rows the screen leaves near get them, so the summation order may differ from the full product's): neither
+    # path is bypassed
     far, near = np.arange(40)[m64[:40] > 0], 40 + np.arange(10)
     assert np.all(m32[far] < m64[far]), (m32[far], m64[far])
-    assert np.array_equal(m32[near], m64[near])
+    u, wabs = 2.0 ** -53, np.abs(W64).sum(1).max()
+    bound64 = 4 * 18 * u * wabs * np.abs(X_all[:, near]).max(axis=0)
+    e32 = wabs * 16 * 2.0 ** -24 * np.abs(X_all[:, near]).max(axis=0)
+    assert np.all(np.abs(m32[near] - m64[near]) <= bound64), (m32[near] - m64[near], bound64)
+    assert np.all(bound64 < e32 / 1000)
     z = U._witness_margins(W, None, ks[:5], np.zeros((16, 5)))
     assert np.all(z <= 0)
