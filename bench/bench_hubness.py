@@ -191,7 +191,7 @@ def run_workload(name: str, args) -> dict:
             peak = _rss_mb() - rss0
         runs.append([wall, cpu])
         for b in fblocks:
-            floors[b].append(list(_timed(lambda: floor(Y, k, b))[1:]))
+            floors[b].append(list(_timed(lambda b=b, Y=Y: floor(Y, k, b))[1:]))
     del Y
     idx = res.indices.numpy()
     N = np.bincount(idx.ravel(), minlength=n)

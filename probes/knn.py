@@ -699,7 +699,7 @@ def knn(keys, queries=None, *, k: int = 10, metric: str = "euclidean", dtype="fl
     dt = as_dtype(dtype)
     sp_ = _space or Space(as_matrix("keys", keys), None if queries is None else as_matrix("queries", queries), metric)
     _check_space(sp_, subject)
-    nk, nq, d = len(sp_.keys_x), len(sp_.queries_x), sp_.keys_x.shape[1]
+    nk = len(sp_.keys_x)
     avail = nk - 1 if sp_.self_mode else nk
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k = {k!r}: must be a positive integer")
