@@ -1099,17 +1099,22 @@ class _LDP:
         return True
 
 
-def _ldp_batch(ks, W, b, Z, bb, T, tops, stats, subject="head", wabs=None, rounds: int = 8) -> dict:
+def _ldp_batch(ks, W, b, Z, bb, T, tops, stats, subject="head", wabs=None, rounds: int = 8,
+               progress: bool = False) -> dict:
     """:func:`_ldp_witness` for many tokens in lockstep, then their witnesses proven at once: each round one
     small NNLS per token, but the check of every candidate against all V rows is one GEMM Z Y (V × r × m)
     instead of m matrix-vector products, and the float64 acceptance (:func:`_witness_margins`) one screened
     product. {token: x} for the witnesses proven on (W, b); the other tokens go on to the per-token stages.
-    (Per token these passes over Z and W were 35 of the 40 ms each bias-rescued token cost at 50257 × 768.)"""
+    (Per token these passes over Z and W were 35 of the 40 ms each bias-rescued token cost at 50257 × 768.)
+    ``progress``: a line per round's solves (tokens done / left, rate; every ~5 s in a log)."""
     live = {int(k): _LDP(int(k), Z, bb, top) for k, top in zip(ks, tops)}
     won = {}
-    for _ in range(rounds):
+    for rnd in range(rounds):
         with _one_blas_thread():   # small solves (see _one_blas_thread); the GEMMs below take every thread
-            ys = {k: st.solve(Z, stats, subject) for k, st in live.items()}
+            todo = list(live.items())
+            ys = {k: st.solve(Z, stats, subject)
+                  for k, st in _progress(todo, len(todo), f"least-distance witnesses, round {rnd + 1}", progress,
+                                         unit="token", rate=True)}
         live = {k: live[k] for k, y in ys.items() if y is not None}
         if not live:
             break
@@ -1574,7 +1579,8 @@ def detect(W, b=None, *, ties: str = "strict", method: str = "auto", seed: int =
             # the tokens few rows outbid in bias (likely rescued by it): their least-distance witnesses in one batch
             few = [j for j, k in enumerate(todo.tolist()) if _few_above(bb, k, r)]
             if len(few) > 1:
-                got = _ldp_batch(todo[few], W, b, Z, bb, T, [tops[j] for j in few], stages, subject, wabs)
+                got = _ldp_batch(todo[few], W, b, Z, bb, T, [tops[j] for j in few], stages, subject, wabs,
+                                 progress=progress)
                 for k, x in got.items():
                     kind[k], explicit[k] = 1, x
                 stages["ldp"] += len(got)
