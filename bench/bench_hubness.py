@@ -74,8 +74,15 @@ def _timed(fn):
     return out, time.perf_counter() - w0, time.process_time() - c0
 
 
+FLOOR_BLOCK = 4096   # the floor is also timed in tiles of this size (the faster of it and attnprobe's block counts)
+
+
+def _floor_blocks(block: int) -> list[int]:
+    return list(dict.fromkeys((block, FLOOR_BLOCK)))
+
+
 def _median(runs: list[list[float]]) -> list[float]:
-    """The run of median wall time (its wall and CPU seconds)."""
+    """The run of median wall time (its wall and CPU seconds; of an even count, the upper middle one)."""
     return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
 
 
@@ -176,10 +183,10 @@ def run_workload(name: str, args) -> dict:
     n, d, k = len(X), X.shape[1], args.k
     Xt = torch.from_numpy(X)
     Y = Xt.to(args.device)
-    fblocks = list(dict.fromkeys((args.block, 4096)))
+    fblocks = _floor_blocks(args.block)
     runs, floors = [], {b: [] for b in fblocks}
     # attnprobe and the floor alternate, --repeat times (the medians count: a 2-core VM swings ±10 % minute
-    # to minute); the floor at attnprobe's block and at 4096, and the ratio is to the faster, so no block
+    # to minute); the floor at attnprobe's block and at FLOOR_BLOCK, and the ratio is to the faster, so no block
     # choice of attnprobe's makes the floor slower than it could be. The peak is the first run's.
     for r in range(args.repeat):
         if r == 0:
@@ -222,7 +229,7 @@ def run_workload(name: str, args) -> dict:
 
 
 def _print(results: list[dict], args) -> None:
-    fblocks = " and ".join(dict.fromkeys((str(args.block), "4096")))
+    fblocks = " and ".join(map(str, _floor_blocks(args.block)))
     print(f"\nk = {args.k}, euclidean, seed {args.seed}, {args.threads} threads, torch {torch.__version__}, "
           f"device {args.device}, block {args.block}; times wall s / CPU s; floor: the faster of blocks {fblocks} "
           "(each below); ratio = attnprobe wall / floor wall; "

@@ -1126,8 +1126,6 @@ def _ldp_batch(ks, W, b, Z, bb, T, tops, stats, subject="head", wabs=None, round
                 del live[k]
                 if st.won:
                     won[k] = st.y
-        if not live:
-            break
     if not won:
         return {}
     keys = np.fromiter(won, dtype=np.int64, count=len(won))
